@@ -1,0 +1,3 @@
+from lumbarqi.cli import main
+
+raise SystemExit(main())

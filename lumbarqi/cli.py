@@ -2,10 +2,18 @@
 from __future__ import annotations
 
 import argparse
+import importlib
 import sys
 
 from lumbarqi import __version__
 from lumbarqi.errors import EXIT_INTERNAL, EXIT_USAGE, LumbarqiError
+
+
+#: Modules that each register their sub-commands with ``add_subcommands(subparsers)``.
+_COMMAND_MODULES = (
+    "lumbarqi.phantom.cli",
+    "lumbarqi.segmentation.cli",
+)
 
 
 class _Parser(argparse.ArgumentParser):
@@ -24,15 +32,8 @@ def build_parser() -> argparse.ArgumentParser:
     )
     parser.add_argument("--version", action="version", version=f"lumbarqi {__version__}")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
-    from lumbarqi.phantom import cli as phantom_cli
-
-    phantom_cli.add_parser(sub)
-    try:
-        from lumbarqi.segmentation import cli as segmentation_cli
-    except ImportError:
-        segmentation_cli = None
-    if segmentation_cli is not None and hasattr(segmentation_cli, "add_subcommands"):
-        segmentation_cli.add_subcommands(sub)
+    for module in _COMMAND_MODULES:
+        importlib.import_module(module).add_subcommands(sub)
     return parser
 
 

@@ -19,7 +19,7 @@ def _fraction(text: str) -> float:
     return value
 
 
-def add_parser(subparsers) -> None:
+def add_subcommands(subparsers) -> None:
     p = subparsers.add_parser(
         "phantom",
         help="write a synthetic lumbar MRI study (DICOM) with known truth",

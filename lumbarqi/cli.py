@@ -12,7 +12,10 @@ from lumbarqi.errors import EXIT_INTERNAL, EXIT_USAGE, LumbarqiError
 #: Modules that each register their sub-commands with ``add_subcommands(subparsers)``.
 _COMMAND_MODULES = (
     "lumbarqi.phantom.cli",
+    "lumbarqi.run_cli",
     "lumbarqi.segmentation.cli",
+    "lumbarqi.morphometry.cli",
+    "lumbarqi.biomech.cli",
 )
 
 

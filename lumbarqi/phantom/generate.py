@@ -84,8 +84,9 @@ def generate_study(
                 written.append(rel)
                 if plan.role == "axial_t1":
                     axial_stacks.append((uid, si, g))
-                if cases:
-                    _write_case(out / "cases" / f"S{plan.number:03d}{suffix}", images[-1], sampled[key].label, g, plan)
+            if cases and plan.key != "localizer":
+                suffix = f"_stack{si + 1}" if len(plan.stacks) > 1 else ""
+                _write_case(out / "cases" / f"S{plan.number:03d}{suffix}", images[-1], sampled[key].label, g, plan)
         paths = write_series(out / "DICOM", study, plan, images)
         written += [str(p.relative_to(out)) for p in paths]
         entry = {"series_instance_uid": uid, "description": plan.description, "reason": plan.reason, "series_number": plan.number}

@@ -1,0 +1,1 @@
+"""The lumbarqi MONAI Deploy application (``python app -i IN -o OUT -m MODELS``)."""

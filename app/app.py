@@ -1,0 +1,50 @@
+"""The lumbarqi MONAI Deploy application: the data flow of DESIGN.md as a holoscan graph."""
+from __future__ import annotations
+
+from holoscan.conditions import CountCondition
+from monai.deploy.core import Application
+
+from lumbarqi.pipeline import RunState
+from operators import (
+    BiomechOperator,
+    DiscSegmenterOperator,
+    MetricsOperator,
+    MuscleSegmenterOperator,
+    OutputWriterOperator,
+    SeriesSelectorOperator,
+    StudyLoaderOperator,
+    VertebraSegmenterOperator,
+)
+
+
+class LumbarQIApp(Application):
+    """DICOM study in; SEG, SR, PDF report and results.json out."""
+
+    name = "lumbarqi"
+    description = "Quantitative lumbar spine MRI: segmentation, morphometry, OpenSim loads"
+
+    def __init__(self, state: RunState, *args, **kwargs):
+        self.state = state
+        super().__init__(*args, **kwargs)
+
+    def compose(self):
+        s = self.state
+        loader = StudyLoaderOperator(self, CountCondition(self, 1), state=s, name="study_loader")
+        selector = SeriesSelectorOperator(self, state=s, name="series_selector")
+        vertebrae = VertebraSegmenterOperator(self, state=s, name="vertebra_segmenter")
+        discs = DiscSegmenterOperator(self, state=s, name="disc_segmenter")
+        muscles = MuscleSegmenterOperator(self, state=s, name="muscle_segmenter")
+        metrics = MetricsOperator(self, state=s, name="metrics")
+        biomech = BiomechOperator(self, state=s, name="biomech")
+        writer = OutputWriterOperator(self, state=s, name="seg_sr_writer")
+
+        self.add_flow(loader, selector, {("selection", "selection")})
+        self.add_flow(selector, vertebrae, {("sagittal", "sagittal")})
+        self.add_flow(selector, discs, {("sagittal", "sagittal")})
+        self.add_flow(selector, muscles, {("axial", "axial")})
+        self.add_flow(selector, metrics, {("sagittal", "sagittal")})
+        self.add_flow(vertebrae, metrics, {("vertebrae", "vertebrae")})
+        self.add_flow(discs, metrics, {("discs", "discs")})
+        self.add_flow(muscles, metrics, {("muscles", "muscles")})
+        self.add_flow(metrics, biomech, {("labelled", "labelled")})
+        self.add_flow(biomech, writer, {("labelled", "labelled")})

@@ -1,0 +1,182 @@
+"""Pick the sagittal T1 and every axial T1 stack of a lumbar study, saying why.
+
+Decided by what the images are: orientation from ImageOrientationPatient,
+weighting from TR/TE/TI and the sequence, slice count and extent, ImageType.
+The series description is only a hint (and a reason to refuse localizers,
+reformats and fat-suppressed series). Rules live in ``selection_rules.json``;
+a site passes its own with ``--selection-rules``.
+"""
+from __future__ import annotations
+
+import json
+import re
+from dataclasses import dataclass, field
+from importlib import resources
+from pathlib import Path
+
+import numpy as np
+from pydicom.dataset import Dataset
+
+from lumbarqi.dicom.scan import SeriesHeaders, StudyHeaders
+from lumbarqi.dicom.stacks import Stack, split_stacks
+from lumbarqi.errors import LumbarqiError
+
+
+def load_rules(path: Path | None = None) -> dict:
+    """The shipped rules, or a site's file."""
+    try:
+        text = Path(path).read_text() if path else resources.files("lumbarqi.dicom").joinpath("selection_rules.json").read_text()
+        rules = json.loads(text)
+        for key in ("reject", "weighting", "selections"):
+            rules[key]
+    except (OSError, ValueError, KeyError) as exc:
+        raise LumbarqiError(f"selection rules {path}: unreadable or incomplete ({type(exc).__name__}: {exc})") from None
+    return rules
+
+
+@dataclass
+class Choice:
+    """A decision about one series (and, when chosen, which of its stacks)."""
+
+    series: SeriesHeaders
+    role: str  # sagittal_t1 | axial_t1 | rejected
+    reason: str
+    stacks: list[Stack] = field(default_factory=list)
+    score: float = 0.0
+
+    def as_dict(self) -> dict:
+        return {"series_instance_uid": self.series.series_instance_uid, "description": self.series.description, "reason": self.reason}
+
+
+@dataclass
+class Selection:
+    sagittal_t1: Choice | None
+    axial_t1: list[Choice]
+    rejected: list[Choice]
+
+    def as_dict(self) -> dict:
+        return {
+            "sagittal_t1": self.sagittal_t1.as_dict() if self.sagittal_t1 else None,
+            "axial_t1": [c.as_dict() for c in self.axial_t1],
+            "rejected": [c.as_dict() for c in self.rejected],
+        }
+
+
+def _num(ds: Dataset, name: str) -> float | None:
+    try:
+        value = ds.get(name)
+        return float(value) if value not in (None, "") else None
+    except (TypeError, ValueError):
+        return None
+
+
+def weighting(ds: Dataset, rules: dict) -> str:
+    """T1, T2, PD, STIR, FLAIR, GRE or unknown, from timing first, description second."""
+    w = rules["weighting"]
+    tr, te, ti = _num(ds, "RepetitionTime"), _num(ds, "EchoTime"), _num(ds, "InversionTime")
+    seq = "\\".join(ds.get("ScanningSequence", []) if not isinstance(ds.get("ScanningSequence"), str) else [ds.ScanningSequence])
+    if "IR" in seq.upper() or ti:
+        if ti is not None and w["STIR"]["TI_min_ms"] <= ti <= w["STIR"]["TI_max_ms"]:
+            return "STIR"
+        if ti is not None and ti >= w["FLAIR"]["TI_min_ms"] and (te or 0) > 60:
+            return "FLAIR"
+    if tr is not None and te is not None:
+        if "GR" in seq.upper() and "SE" not in seq.upper() and tr < 50:
+            return "GRE"
+        if tr <= w["T1"]["TR_max_ms"] and te <= w["T1"]["TE_max_ms"]:
+            return "T1"
+        if tr >= w["T2"]["TR_min_ms"] and te >= w["T2"]["TE_min_ms"]:
+            return "T2"
+        if tr >= w["PD"]["TR_min_ms"] and te <= w["PD"]["TE_max_ms"]:
+            return "PD"
+    desc = str(ds.get("SeriesDescription", ""))
+    for name, pattern in rules.get("description_hints", {}).items():
+        if re.search(pattern, desc):
+            return name
+    return "unknown"
+
+
+def orientation(stack: Stack) -> tuple[str, float]:
+    """('sagittal' | 'coronal' | 'axial', obliquity in degrees from that plane)."""
+    n = np.abs(stack.geometry.normal)
+    axis = int(np.argmax(n))
+    return ("sagittal", "coronal", "axial")[axis], float(np.degrees(np.arccos(min(1.0, n[axis]))))
+
+
+def _extent(stack: Stack) -> float:
+    g = stack.geometry
+    return float(min(g.rows * g.row_spacing_mm, g.cols * g.col_spacing_mm))
+
+
+def _rejection(series: SeriesHeaders, stacks: list[Stack], rules: dict) -> str | None:
+    ds = series.first
+    r = rules["reject"]
+    image_type = "\\".join(str(v) for v in (ds.get("ImageType") or []))
+    desc = series.description
+    if re.search(r["ImageType"], image_type):
+        return f"ImageType {image_type} (localizer, derived or reformatted)"
+    if re.search(r["SeriesDescription"], desc):
+        return "description names a localizer, calibration or reformat"
+    if len({orientation(s)[0] for s in stacks}) > 1:
+        return "mixed orientations (multi-plane localizer)"
+    options = "\\".join(ds.get("ScanOptions", []) if not isinstance(ds.get("ScanOptions"), str) else [ds.ScanOptions])
+    if re.search(r["ScanOptions"], options) or re.search(r["fat_suppressed_description"], desc):
+        return "fat-suppressed (fat index and contrast unusable)"
+    return None
+
+
+def classify(series: SeriesHeaders, rules: dict) -> Choice:
+    """Decide one series' role against the rules; reason is one short line."""
+    stacks = split_stacks(series.instances)
+    if not stacks:
+        return Choice(series, "rejected", "no usable image geometry")
+    reason = _rejection(series, stacks, rules)
+    if reason:
+        return Choice(series, "rejected", reason)
+    ds = series.first
+    wt = weighting(ds, rules)
+    for sel in rules["selections"]:
+        c = sel["conditions"]
+        if "Modality" in c and not re.search(c["Modality"], str(ds.get("Modality", ""))):
+            continue
+        fitting = [s for s in stacks if orientation(s)[0] == c["orientation"] and orientation(s)[1] <= c["max_obliquity_deg"]
+                   and s.geometry.n_slices >= c["min_slices"] and _extent(s) >= c["min_extent_mm"]]
+        if not fitting or wt != c["weighting"]:
+            continue
+        plane = c["orientation"]
+        tr, te = _num(ds, "RepetitionTime"), _num(ds, "EchoTime")
+        why = f"{plane} {wt} (TR {tr:g}, TE {te:g} ms), {sum(s.geometry.n_slices for s in fitting)} slices in {len(fitting)} stack(s)"
+        score = _score(series, fitting, rules, c["weighting"])
+        return Choice(series, sel["name"], why, fitting, score)
+    plane = orientation(stacks[0])[0]
+    return Choice(series, "rejected", f"{plane} {wt}: not a series lumbarqi uses")
+
+
+def _score(series: SeriesHeaders, stacks: list[Stack], rules: dict, wt: str) -> float:
+    """Higher is better: coverage, slice count near 15, hint in description, no contrast."""
+    g = stacks[0].geometry
+    coverage = g.n_slices * g.slice_spacing_mm
+    score = min(coverage, 60.0) / 60.0 + min(_extent(stacks[0]), 300.0) / 300.0 - abs(g.n_slices - 15) / 30.0
+    if re.search(rules.get("description_hints", {}).get(wt, "$^"), series.description):
+        score += 0.5
+    if re.search(rules["reject"]["contrast_description"], series.description) or series.first.get("ContrastBolusAgent"):
+        score -= 2.0
+    score += 0.01 * float(series.first.get("SeriesNumber") or 0) / 100.0  # later repeat wins a tie
+    return score
+
+
+def select_series(study: StudyHeaders, rules: dict) -> Selection:
+    """Best sagittal T1 and all axial T1 series of ``study``; the rest rejected with a reason."""
+    choices = [classify(s, rules) for s in study.series.values()]
+    sagittal = sorted((c for c in choices if c.role == "sagittal_t1"), key=lambda c: -c.score)
+    axial = [c for c in choices if c.role == "axial_t1"]
+    rejected = [c for c in choices if c.role == "rejected"]
+    for extra in sagittal[1:]:
+        rejected.append(Choice(extra.series, "rejected", f"another sagittal T1 scored higher ({extra.reason})"))
+    contrast = rules["reject"]["contrast_description"]
+    plain = [c for c in axial if not re.search(contrast, c.series.description)]
+    if plain and len(plain) < len(axial):
+        rejected += [Choice(c.series, "rejected", "contrast-enhanced axial T1; a plain one exists") for c in axial if c not in plain]
+        axial = plain
+    axial.sort(key=lambda c: int(c.series.first.get("SeriesNumber") or 0))
+    return Selection(sagittal[0] if sagittal else None, axial, rejected)

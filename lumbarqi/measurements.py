@@ -1,0 +1,50 @@
+"""Metrics stage: name the levels on the sagittal masks, then measure everything.
+
+Fills ``discs``, ``vertebrae``, ``lordosis_deg``, ``muscles`` and ``flags`` of
+the run's results; returns the labelled volumes the writers need.
+"""
+from __future__ import annotations
+
+import time
+
+import numpy as np
+
+from lumbarqi import labels as L
+from lumbarqi.levels import name_levels
+from lumbarqi.morphometry.muscles import measure_muscles
+from lumbarqi.morphometry.spine import analyse_spine
+from lumbarqi.pipeline import SAGITTAL_CLASSES, RunState
+from lumbarqi.volume import LabelledVolume, SeriesVolume
+
+
+def sagittal_levels(state: RunState, sag: SeriesVolume, classes: np.ndarray, disc_mask: np.ndarray | None,
+                    confidence: dict) -> LabelledVolume:
+    """Level-named sagittal label map (counted from the sacrum) from the segmenters' masks."""
+    t = time.perf_counter()
+    disc = disc_mask if disc_mask is not None else classes == SAGITTAL_CLASSES["disc"]
+    naming = name_levels(classes == SAGITTAL_CLASSES["vertebral_body"], disc, classes == SAGITTAL_CLASSES["sacrum"], sag.geometry)
+    state.results["flags"] += naming.flags
+    named = sorted({L.label_names()[v] for v in np.unique(naming.label) if v in L.label_names()})
+    state.stage("levels", time.perf_counter() - t, f"{'anchored at the sacrum' if naming.anchored else 'NOT anchored'}: {', '.join(named) or 'none'}")
+    return LabelledVolume(sag, naming.label, confidence)
+
+
+def measure_all(state: RunState, sagittal: LabelledVolume | None, axial: list[LabelledVolume]) -> None:
+    """Disc, vertebra, lordosis and muscle measurements into ``state.results``."""
+    t = time.perf_counter()
+    r = state.results
+    analysis = None
+    if sagittal is not None:
+        analysis = analyse_spine(sagittal.label, sagittal.volume.geometry)
+        r["discs"], r["vertebrae"] = analysis.discs, analysis.vertebrae
+        if analysis.lordosis_deg is not None:
+            r["lordosis_deg"] = analysis.lordosis_deg
+        r["flags"] += analysis.flags
+    if axial and sagittal is not None:
+        muscles, flags = measure_muscles(axial, sagittal.label, sagittal.volume.geometry, analysis)
+        r["muscles"] = muscles
+        r["flags"] += flags
+    elif axial:
+        r["flags"].append({"code": "not_measurable", "level": None, "structure": "muscle",
+                           "message": "muscle areas need the sagittal level map to place axial slices; none available"})
+    state.stage("metrics", time.perf_counter() - t, f"{len(r['discs'])} discs, {len(r['vertebrae'])} vertebrae, {len(r['muscles'])} muscle levels")

@@ -1,0 +1,175 @@
+"""The stages of a lumbarqi run as plain functions, and the state they share.
+
+Operators in ``operators/`` call these; nothing here imports holoscan. Every
+stage records its time and any problem in :class:`RunState`; a stage that
+cannot run leaves a flag and lets the others go on.
+"""
+from __future__ import annotations
+
+import logging
+import shutil
+import tempfile
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from lumbarqi import labels as L
+from lumbarqi.dicom.scan import ScanReport, StudyHeaders, scan_folder
+from lumbarqi.dicom.selection import Selection, load_rules, select_series
+from lumbarqi.dicom.stacks import read_volume
+from lumbarqi.errors import EXIT_NO_INPUT, EXIT_OK, EXIT_PARTIAL, LumbarqiError
+from lumbarqi.results import flag, new_results
+from lumbarqi.volume import LabelledVolume, SeriesVolume
+
+log = logging.getLogger("lumbarqi")
+
+#: Generic classes of the sagittal segmenters before levels are named.
+SAGITTAL_CLASSES = {"vertebral_body": 1, "disc": 2, "sacrum": 3}
+
+
+@dataclass
+class RunOptions:
+    input_dir: Path
+    output_dir: Path
+    models_dir: Path
+    selection_rules: Path | None = None
+    study_uid: str | None = None
+    binary_seg: bool = False
+    personalisation: str = "muscle"
+    send_to: str | None = None
+    stow_to: str | None = None
+    write_dicom: bool = True
+
+
+@dataclass
+class RunState:
+    """What the stages found and produced; read at the end for the exit status."""
+
+    options: RunOptions
+    results: dict = field(default_factory=lambda: new_results(""))
+    timings: dict[str, float] = field(default_factory=dict)
+    fatal: str | None = None  # one line: why nothing could be done
+    staging: Path | None = None  # where files are written before they are moved into place
+    t0: float = field(default_factory=time.perf_counter)
+
+    def stage(self, name: str, seconds: float, message: str) -> None:
+        self.timings[name] = round(self.timings.get(name, 0.0) + seconds, 3)
+        log.info("[%6.1f s] %-10s %s (%.2f s)", time.perf_counter() - self.t0, name, message, seconds)
+
+    def exit_code(self) -> int:
+        if self.fatal:
+            return EXIT_NO_INPUT
+        missing = self.results["series"]["sagittal_t1"] is None or not self.results["series"]["axial_t1"]
+        stage_failed = any(f["code"].startswith("stage_failed") for f in self.results["flags"])
+        return EXIT_PARTIAL if (missing or stage_failed) else EXIT_OK
+
+
+def find_study(state: RunState) -> tuple[StudyHeaders, Selection, ScanReport]:
+    """Scan the input, pick the study with the most usable series, select its series."""
+    opts = state.options
+    t = time.perf_counter()
+    if not Path(opts.input_dir).is_dir():
+        raise LumbarqiError(f"input folder {opts.input_dir} does not exist or is not a folder; nothing written", EXIT_NO_INPUT)
+    rules = load_rules(opts.selection_rules)
+    report = scan_folder(Path(opts.input_dir))
+    state.stage("load", time.perf_counter() - t, report.summary())
+    if not report.studies:
+        raise LumbarqiError(f"no MR images found under {opts.input_dir} ({report.summary()}); nothing written", EXIT_NO_INPUT)
+    t = time.perf_counter()
+    candidates = []
+    for uid, study in report.studies.items():
+        if opts.study_uid and uid != opts.study_uid:
+            continue
+        sel = select_series(study, rules)
+        candidates.append(((sel.sagittal_t1 is not None) * 2 + bool(sel.axial_t1), study, sel))
+    if not candidates:
+        raise LumbarqiError(f"study {opts.study_uid} is not in the input; nothing written", EXIT_NO_INPUT)
+    candidates.sort(key=lambda c: -c[0])
+    _, study, selection = candidates[0]
+    for c in [selection.sagittal_t1, *selection.axial_t1, *selection.rejected]:
+        if c is not None:
+            log.info("series %-4s %-24s %-11s %s", c.series.first.get("SeriesNumber", "?"), c.series.description[:24], c.role, c.reason)
+    if len(candidates) > 1:
+        flag(state.results, "other_studies_ignored", f"{len(candidates) - 1} other studies in the input were not processed (use --study UID)")
+    state.results["study_instance_uid"] = study.study_instance_uid
+    state.results["series"] = selection.as_dict()
+    if selection.sagittal_t1 is None and not selection.axial_t1:
+        raise LumbarqiError("no sagittal T1 and no axial T1 series in the study; nothing written", EXIT_NO_INPUT)
+    if selection.sagittal_t1 is None:
+        flag(state.results, "no_sagittal_t1", "no sagittal T1 series: no disc, vertebra or level results; axial muscle levels cannot be named")
+    if not selection.axial_t1:
+        flag(state.results, "no_axial_t1", "no axial T1 series: no muscle results")
+    state.results["subject"] = subject_from_header(study)
+    state.stage("select", time.perf_counter() - t, f"sagittal T1: {'yes' if selection.sagittal_t1 else 'no'}, axial T1 series: {len(selection.axial_t1)}")
+    return study, selection, report
+
+
+def subject_from_header(study: StudyHeaders) -> dict:
+    """Height, mass and sex from the header; defaults (reported as such) where absent."""
+    ds = next(iter(study.series.values())).first
+    try:
+        height = float(ds.get("PatientSize") or 0)
+        mass = float(ds.get("PatientWeight") or 0)
+    except (TypeError, ValueError):
+        height = mass = 0.0
+    sex = str(ds.get("PatientSex") or "")
+    ok = 1.2 <= height <= 2.3 and 30 <= mass <= 250
+    subject = {"height_m": round(height, 3) if ok else 1.75, "mass_kg": round(mass, 1) if ok else 75.0, "sex": sex if sex in ("M", "F") else "O", "source": "dicom" if ok else "default"}
+    return subject
+
+
+def read_volumes(state: RunState, selection: Selection) -> tuple[SeriesVolume | None, list[SeriesVolume]]:
+    """Pixel data of the sagittal stack and every axial stack, with their geometry."""
+    t = time.perf_counter()
+    sag = None
+    if selection.sagittal_t1 is not None:
+        c = selection.sagittal_t1
+        best = max(c.stacks, key=lambda s: s.geometry.n_slices)
+        sag = read_volume(best, c.series.series_instance_uid, c.series.description, c.stacks.index(best))
+    axial = [read_volume(s, c.series.series_instance_uid, c.series.description, i) for c in selection.axial_t1 for i, s in enumerate(c.stacks)]
+    state.stage("volumes", time.perf_counter() - t, f"{1 if sag else 0} sagittal, {len(axial)} axial stacks read")
+    return sag, axial
+
+
+def lateralise_muscles(volume: SeriesVolume, classes: np.ndarray, class_names: tuple[str, ...], midline_x: float | None) -> np.ndarray:
+    """Muscle classes -> lumbarqi labels with side from patient x (LPS: +x is the patient's left)."""
+    label = np.zeros(classes.shape, np.uint8)
+    k, i, j = np.nonzero(classes)
+    if k.size == 0:
+        return label
+    xyz = volume.geometry.voxel_to_lps(np.stack([k, i, j], axis=1))
+    mid = midline_x if midline_x is not None else float(np.median(xyz[:, 0]))
+    left = xyz[:, 0] > mid
+    for c, name in enumerate(class_names):
+        if c == 0 or name not in L.MUSCLES:
+            continue
+        sel = classes[k, i, j] == c
+        label[k[sel & left], i[sel & left], j[sel & left]] = L.MUSCLE_LABEL[(name, "left")]
+        label[k[sel & ~left], i[sel & ~left], j[sel & ~left]] = L.MUSCLE_LABEL[(name, "right")]
+    return label
+
+
+def staging_dir(state: RunState) -> Path:
+    """Temporary folder inside the output's parent, so the final move is a rename."""
+    if state.staging is None:
+        out = Path(state.options.output_dir).resolve()
+        out.parent.mkdir(parents=True, exist_ok=True)
+        state.staging = Path(tempfile.mkdtemp(prefix=".lumbarqi-", dir=out.parent))
+    return state.staging
+
+
+def publish(state: RunState) -> None:
+    """Move every staged file into the output folder (replacing older copies of the same names)."""
+    if state.staging is None:
+        return
+    out = Path(state.options.output_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    for path in sorted(state.staging.rglob("*")):
+        if path.is_file():
+            target = out / path.relative_to(state.staging)
+            target.parent.mkdir(parents=True, exist_ok=True)
+            path.replace(target)
+    shutil.rmtree(state.staging, ignore_errors=True)
+    state.staging = None

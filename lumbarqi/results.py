@@ -1,0 +1,107 @@
+"""results.json and results.csv: the product's machine-readable answer.
+
+Keys follow DESIGN.md (``schema_version`` 1.x); a value that could not be
+measured is absent and explained in ``flags``. The CSV has one row per level,
+structure, side and measure, for spreadsheets and R.
+"""
+from __future__ import annotations
+
+import csv
+import io
+import json
+import math
+import os
+from pathlib import Path
+
+from lumbarqi import __version__
+
+SCHEMA_VERSION = "1.0"
+CSV_COLUMNS = ("section", "task", "level", "structure", "side", "measure", "value", "unit")
+
+
+def new_results(study_instance_uid: str) -> dict:
+    """An empty results dictionary with every top-level key present."""
+    return {
+        "schema_version": SCHEMA_VERSION,
+        "lumbarqi_version": __version__,
+        "study_instance_uid": study_instance_uid,
+        "series": {"sagittal_t1": None, "axial_t1": [], "rejected": []},
+        "subject": {},
+        "discs": {},
+        "vertebrae": {},
+        "muscles": {},
+        "loads": {},
+        "flags": [],
+        "outputs": [],
+    }
+
+
+def flag(results: dict, code: str, message: str, level: str | None = None, structure: str | None = None) -> None:
+    """Append a quality flag (never raises)."""
+    results["flags"].append({"code": code, "level": level, "structure": structure, "message": message})
+
+
+def _clean(value):
+    """Drop NaN/inf values (absent, not NaN) recursively."""
+    if isinstance(value, dict):
+        return {k: _clean(v) for k, v in value.items() if not (isinstance(v, float) and not math.isfinite(v))}
+    if isinstance(value, list):
+        return [_clean(v) for v in value]
+    return value
+
+
+def _unit(measure: str) -> str:
+    for suffix, unit in (("_mm2", "mm2"), ("_cm2", "cm2"), ("_mm", "mm"), ("_deg", "deg"), ("_n", "N"), ("_bw", "body weight")):
+        if measure.endswith(suffix):
+            return unit
+    return ""
+
+
+def csv_rows(results: dict) -> list[dict]:
+    """Flatten the measurements into rows of CSV_COLUMNS."""
+    rows: list[dict] = []
+    for section, structure in (("discs", "disc"), ("vertebrae", "vertebral_body")):
+        for level, values in results.get(section, {}).items():
+            for measure, value in values.items():
+                if isinstance(value, (int, float)) and not isinstance(value, bool):
+                    rows.append({"section": section, "task": "", "level": level, "structure": structure, "side": "", "measure": measure, "value": value, "unit": _unit(measure)})
+    if "lordosis_deg" in results:
+        rows.append({"section": "spine", "task": "", "level": "L1-S1", "structure": "lumbar_spine", "side": "", "measure": "lordosis_deg", "value": results["lordosis_deg"], "unit": "deg"})
+    for level, muscles in results.get("muscles", {}).items():
+        for muscle, sides in muscles.items():
+            for side, values in sides.items():
+                for measure, value in values.items():
+                    if isinstance(value, list):
+                        for axis, v in zip(("lateral", "anterior"), value):
+                            rows.append({"section": "muscles", "task": "", "level": level, "structure": muscle, "side": side, "measure": f"{measure}_{axis}", "value": v, "unit": "mm"})
+                    elif isinstance(value, (int, float)):
+                        rows.append({"section": "muscles", "task": "", "level": level, "structure": muscle, "side": side, "measure": measure, "value": value, "unit": _unit(measure)})
+    for task, levels in results.get("loads", {}).items():
+        for level, values in levels.items():
+            for measure, value in values.items():
+                if isinstance(value, (int, float)):
+                    rows.append({"section": "loads", "task": task, "level": level, "structure": "", "side": "", "measure": measure, "value": value, "unit": _unit(measure)})
+    return rows
+
+
+def _atomic_write(path: Path, text: str) -> None:
+    tmp = path.with_name(path.name + ".part")
+    tmp.write_text(text)
+    os.replace(tmp, path)
+
+
+def write_results(out_dir: Path, results: dict) -> list[Path]:
+    """Write results.json and results.csv atomically; both are listed in ``outputs``."""
+    out_dir = Path(out_dir)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    for name in ("results.json", "results.csv"):
+        if name not in results["outputs"]:
+            results["outputs"].append(name)
+    results["outputs"] = sorted(set(results["outputs"]))
+    buffer = io.StringIO()
+    writer = csv.DictWriter(buffer, fieldnames=CSV_COLUMNS, lineterminator="\n")
+    writer.writeheader()
+    writer.writerows(csv_rows(results))
+    _atomic_write(out_dir / "results.csv", buffer.getvalue())
+    _atomic_write(out_dir / "results.json", json.dumps(_clean(results), indent=1))
+    return [out_dir / "results.json", out_dir / "results.csv"]

@@ -1,0 +1,72 @@
+"""``lumbarqi run`` and ``python app``: run the application graph on a DICOM folder."""
+from __future__ import annotations
+
+import argparse
+import os
+from pathlib import Path
+
+from lumbarqi.errors import LumbarqiError
+
+DEFAULT_MODELS = Path(__file__).resolve().parent.parent / "models"
+
+
+def _add_run_arguments(p: argparse.ArgumentParser) -> None:
+    p.add_argument("-i", "--input", type=Path, default=None, help="folder tree holding the study's DICOM files (default $HOLOSCAN_INPUT_PATH)")
+    p.add_argument("-o", "--output", type=Path, default=None, help="output folder (default $HOLOSCAN_OUTPUT_PATH)")
+    p.add_argument("-m", "--models", type=Path, default=None, help=f"models folder (default $HOLOSCAN_MODEL_PATH or {DEFAULT_MODELS})")
+    p.add_argument("--selection-rules", type=Path, default=None, help="site series-selection rules (JSON, see lumbarqi/dicom/selection_rules.json)")
+    p.add_argument("--study", default=None, metavar="UID", help="process this StudyInstanceUID when the input holds several")
+    p.add_argument("--binary-seg", action="store_true", help="write BINARY instead of LABELMAP segmentations")
+    p.add_argument("--personalisation", choices=("anthropometric", "curvature", "muscle"), default="muscle", help="how far the OpenSim model is personalised (default muscle)")
+    p.add_argument("--send-to", default=None, metavar="AE@HOST:PORT", help="send the DICOM outputs to a PACS by C-STORE")
+    p.add_argument("--stow-to", default=None, metavar="URL", help="send the DICOM outputs to a DICOMweb STOW-RS endpoint")
+    p.add_argument("--no-dicom", action="store_true", help="write results.json/csv only (no SEG, SR or report)")
+    p.add_argument("-v", "--verbose", action="store_true", help="debug logging")
+
+
+def add_subcommands(subparsers) -> None:
+    p = subparsers.add_parser("run", help="run the whole pipeline on a DICOM study",
+                              description="Select series, segment, measure, compute loads and write SEG/SR/PDF/results.json.")
+    _add_run_arguments(p)
+    p.set_defaults(func=run)
+
+
+def _options(args: argparse.Namespace):
+    from lumbarqi.pipeline import RunOptions
+
+    env = os.environ
+    inp = args.input or (Path(env["HOLOSCAN_INPUT_PATH"]) if env.get("HOLOSCAN_INPUT_PATH") else None)
+    out = args.output or (Path(env["HOLOSCAN_OUTPUT_PATH"]) if env.get("HOLOSCAN_OUTPUT_PATH") else None)
+    models = args.models or (Path(env["HOLOSCAN_MODEL_PATH"]) if env.get("HOLOSCAN_MODEL_PATH") else DEFAULT_MODELS)
+    if inp is None or out is None:
+        raise LumbarqiError("give -i INPUT and -o OUTPUT (or set HOLOSCAN_INPUT_PATH and HOLOSCAN_OUTPUT_PATH)")
+    if not inp.is_dir():
+        raise LumbarqiError(f"input folder {inp} does not exist or is not a folder; nothing written", 4)
+    inp_r, out_r = inp.resolve(), out.resolve()
+    if out_r == inp_r or inp_r in out_r.parents:
+        raise LumbarqiError(f"output folder {out} is inside the input folder; lumbarqi never writes into its input")
+    return RunOptions(input_dir=inp, output_dir=out, models_dir=models, selection_rules=args.selection_rules, study_uid=args.study,
+                      binary_seg=args.binary_seg, personalisation=args.personalisation, send_to=args.send_to,
+                      stow_to=args.stow_to, write_dicom=not args.no_dicom)
+
+
+def run(args: argparse.Namespace) -> int:
+    from app.runner import run_app
+
+    return run_app(_options(args), verbose=args.verbose)
+
+
+def main_app(argv: list[str]) -> int:
+    """Entry point of ``python app`` with the same options and one-line errors."""
+    from lumbarqi.cli import _Parser
+
+    parser = _Parser(prog="python app", description="lumbarqi MONAI Deploy application")
+    _add_run_arguments(parser)
+    args = parser.parse_args(argv)
+    try:
+        return run(args)
+    except LumbarqiError as exc:
+        import sys
+
+        sys.stderr.write(f"python app: error: {exc}\n")
+        return exc.exit_code

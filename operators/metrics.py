@@ -1,0 +1,29 @@
+"""Metrics: name levels, then disc heights, vertebral bodies, lordosis and muscle areas."""
+from __future__ import annotations
+
+from monai.deploy.core import OperatorSpec
+
+from lumbarqi.measurements import measure_all, sagittal_levels
+from operators.base import StageOperator
+
+
+class MetricsOperator(StageOperator):
+    """Receives ``sagittal``, ``vertebrae``, ``discs``, ``muscles``; emits ``labelled`` (all LabelledVolumes)."""
+
+    stage_name = "metrics"
+
+    def setup(self, spec: OperatorSpec):
+        for name in ("sagittal", "vertebrae", "discs", "muscles"):
+            spec.input(name)
+        spec.output("labelled")
+
+    def compute(self, op_input, op_output, context):
+        (sag,) = op_input.receive("sagittal")
+        classes, confidence = op_input.receive("vertebrae")
+        disc_mask, disc_conf = op_input.receive("discs")
+        muscles = op_input.receive("muscles")
+        sagittal = None
+        if sag is not None and classes is not None:
+            sagittal = self.guarded(lambda: sagittal_levels(self.state, sag, classes, disc_mask, {**confidence, **disc_conf}), None, "level naming")
+        self.guarded(lambda: measure_all(self.state, sagittal, muscles), None, "measurement")
+        op_output.emit(([sagittal] if sagittal is not None else []) + list(muscles), "labelled")

@@ -1,0 +1,25 @@
+"""Loader: scan the input folder tree and pick the study and its series."""
+from __future__ import annotations
+
+from monai.deploy.core import OperatorSpec
+
+from lumbarqi.errors import LumbarqiError
+from lumbarqi.pipeline import find_study
+from operators.base import StageOperator
+
+
+class StudyLoaderOperator(StageOperator):
+    """Emits ``selection`` (lumbarqi.dicom.selection.Selection); stops the graph when nothing is usable."""
+
+    stage_name = "load"
+
+    def setup(self, spec: OperatorSpec):
+        spec.output("selection")
+
+    def compute(self, op_input, op_output, context):
+        try:
+            _, selection, _ = find_study(self.state)
+        except LumbarqiError as exc:
+            self.state.fatal = str(exc)
+            return  # nothing emitted: downstream operators never run
+        op_output.emit(selection, "selection")

@@ -1,0 +1,56 @@
+"""SEG/SR writer: DICOM SEG per stack, TID 1500 SR, PDF report, results.json/csv, optional send."""
+from __future__ import annotations
+
+import time
+
+import pydicom
+from monai.deploy.core import OperatorSpec
+
+from lumbarqi.results import write_results
+from operators.base import StageOperator
+
+
+class OutputWriterOperator(StageOperator):
+    """Receives ``labelled``; writes every output into the run's staging folder."""
+
+    stage_name = "write"
+
+    def setup(self, spec: OperatorSpec):
+        spec.input("labelled")
+
+    def compute(self, op_input, op_output, context):
+        labelled = op_input.receive("labelled")
+        opts = self.state.options
+        staging = self.state.staging
+        results = self.state.results
+        if opts.write_dicom and labelled:
+            files = self.guarded(lambda: self._dicom(labelled), [], "writing DICOM SEG/SR and the report")
+            results["outputs"] += [str(p.relative_to(staging)) for p in files]
+            dicom_files = [p for p in files if p.suffix == ".dcm"]
+            if opts.send_to and dicom_files:
+                self.guarded(lambda: self._send("cstore", dicom_files), None, f"sending to {opts.send_to} (files kept on disk)")
+            if opts.stow_to and dicom_files:
+                self.guarded(lambda: self._send("stow", dicom_files), None, "STOW-RS upload (files kept on disk)")
+        t = time.perf_counter()
+        write_results(staging, results)
+        self.state.stage("results", time.perf_counter() - t, "results.json, results.csv")
+
+    def _dicom(self, labelled):
+        from lumbarqi.reporting.writer import write_outputs
+
+        t = time.perf_counter()
+        sources = {lv.volume.key: [pydicom.dcmread(p) for p in lv.volume.source_paths] for lv in labelled}
+        files = write_outputs(self.state.staging, self.state.results, labelled, sources, binary=self.state.options.binary_seg,
+                              models_dir=self.state.options.models_dir)
+        self.state.stage("write", time.perf_counter() - t, f"{len(files)} files (SEG, SR, PDF, overlays)")
+        return files
+
+    def _send(self, how: str, files):
+        from lumbarqi.reporting import send
+
+        t = time.perf_counter()
+        if how == "cstore":
+            send.send_cstore(files, self.state.options.send_to)
+        else:
+            send.send_stow(files, self.state.options.stow_to)
+        self.state.stage("send", time.perf_counter() - t, f"{len(files)} objects sent by {'C-STORE' if how == 'cstore' else 'STOW-RS'}")

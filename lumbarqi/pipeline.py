@@ -36,7 +36,7 @@ class RunOptions:
     models_dir: Path
     selection_rules: Path | None = None
     study_uid: str | None = None
-    binary_seg: bool = False
+    binary_seg: bool = True
     personalisation: str = "muscle"
     send_to: str | None = None
     stow_to: str | None = None

@@ -16,7 +16,7 @@ def _add_run_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("-m", "--models", type=Path, default=None, help=f"models folder (default $HOLOSCAN_MODEL_PATH or {DEFAULT_MODELS})")
     p.add_argument("--selection-rules", type=Path, default=None, help="site series-selection rules (JSON, see lumbarqi/dicom/selection_rules.json)")
     p.add_argument("--study", default=None, metavar="UID", help="process this StudyInstanceUID when the input holds several")
-    p.add_argument("--binary-seg", action="store_true", help="write BINARY instead of LABELMAP segmentations")
+    p.add_argument("--labelmap-seg", action="store_true", help="write LABELMAP segmentations (default BINARY: every reader and validator accepts it)")
     p.add_argument("--personalisation", choices=("anthropometric", "curvature", "muscle"), default="muscle", help="how far the OpenSim model is personalised (default muscle)")
     p.add_argument("--send-to", default=None, metavar="AE@HOST:PORT", help="send the DICOM outputs to a PACS by C-STORE")
     p.add_argument("--stow-to", default=None, metavar="URL", help="send the DICOM outputs to a DICOMweb STOW-RS endpoint")
@@ -46,7 +46,7 @@ def _options(args: argparse.Namespace):
     if out_r == inp_r or inp_r in out_r.parents:
         raise LumbarqiError(f"output folder {out} is inside the input folder; lumbarqi never writes into its input")
     return RunOptions(input_dir=inp, output_dir=out, models_dir=models, selection_rules=args.selection_rules, study_uid=args.study,
-                      binary_seg=args.binary_seg, personalisation=args.personalisation, send_to=args.send_to,
+                      binary_seg=not args.labelmap_seg, personalisation=args.personalisation, send_to=args.send_to,
                       stow_to=args.stow_to, write_dicom=not args.no_dicom)
 
 

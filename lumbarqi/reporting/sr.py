@@ -1,0 +1,323 @@
+"""Comprehensive 3D SR with a TID 1500 Measurement Report, built with highdicom.
+
+One measurement group per structure and level: discs and vertebral bodies on the
+sagittal stack, each muscle and side on the axial slice of its disc level. Each
+group carries a tracking identifier and UID, finding sites (structure, level,
+laterality), a reference to its SEG segment with the source images, the
+measurements of ``results.json`` and the quality flags as qualitative
+evaluations. Loads per task sit in the disc group of their level, the task as
+the measurement method. :func:`read_measurements` turns a report back into the
+``results.json`` layout.
+"""
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import highdicom as hd
+import numpy as np
+from pydicom.dataset import Dataset
+from pydicom.sr.codedict import codes as dcm_codes
+from pydicom.uid import generate_uid
+
+import lumbarqi
+from lumbarqi import labels as lb
+from lumbarqi.reporting import codes
+from lumbarqi.reporting.seg import MANUFACTURER, SegInfo, model_identity, stack_plane
+
+Group = (hd.sr.VolumetricROIMeasurementsAndQualitativeEvaluations
+         | hd.sr.MeasurementsAndQualitativeEvaluations)
+SR_SERIES_NUMBER = 1900
+
+
+def _num(value: Any) -> float | None:
+    """A finite number or None (booleans and text are not measurements)."""
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        return None
+    return float(value) if np.isfinite(value) else None
+
+
+def _measurements(values: dict) -> list[hd.sr.Measurement]:
+    out = []
+    for key, (name, unit) in codes.MEASUREMENT.items():
+        v = _num(values.get(key))
+        if v is not None:
+            out.append(hd.sr.Measurement(name=name, value=v, unit=unit))
+    centroid = values.get("centroid_mm")
+    if isinstance(centroid, (list, tuple)) and len(centroid) == 2:
+        for (name, unit), v in zip(codes.CENTROID, centroid):
+            if _num(v) is not None:
+                out.append(hd.sr.Measurement(name=name, value=float(v), unit=unit))
+    return out
+
+
+def sagittal_seg(segs: list[SegInfo], results: dict) -> SegInfo | None:
+    uid = ((results.get("series") or {}).get("sagittal_t1") or {}).get("series_instance_uid")
+    for s in segs:
+        if uid and s.labelled.volume.series_instance_uid == uid:
+            return s
+    return next((s for s in segs if stack_plane(s.labelled) == "sagittal"), None)
+
+
+def _centroid_lps(seg: SegInfo, label: int) -> np.ndarray | None:
+    idx = np.argwhere(seg.labelled.label == label)
+    if len(idx) == 0:
+        return None
+    return seg.labelled.volume.geometry.voxel_to_lps(idx.mean(axis=0, keepdims=True))[0]
+
+
+def locate_level_slice(level: str, entry: dict, segs: list[SegInfo],
+                       sagittal: SegInfo | None) -> tuple[SegInfo, int] | None:
+    """(axial SEG, slice index) on which a disc level's muscles were measured.
+
+    Uses explicit ``series_instance_uid``/``stack``/``slice_index`` in the muscle
+    entry when present, else the axial slice nearest the disc centroid of the
+    sagittal labels, else the axial slice with most disc voxels.
+    """
+    axial = [s for s in segs if stack_plane(s.labelled) == "axial"]
+    if "series_instance_uid" in entry and "slice_index" in entry:
+        for s in axial:
+            v = s.labelled.volume
+            if v.series_instance_uid == entry["series_instance_uid"] and \
+                    v.stack_index == int(entry.get("stack", 0)):
+                return s, int(entry["slice_index"])
+    label = lb.DISC_LABEL.get(level)
+    centre = _centroid_lps(sagittal, label) if (sagittal and label) else None
+    best = None
+    if centre is not None:
+        for s in axial:
+            g = s.labelled.volume.geometry
+            k, r, c = g.lps_to_voxel(centre[None])[0]
+            if not (-0.5 <= r <= g.rows - 0.5 and -0.5 <= c <= g.cols - 0.5):
+                continue
+            kk = int(np.clip(round(k), 0, g.n_slices - 1))
+            dist = abs(k - kk) * g.slice_spacing_mm
+            if best is None or dist < best[0]:
+                best = (dist, s, kk)
+    if best is not None:
+        return best[1], best[2]
+    for s in axial:
+        if label in s.slices_of_label:
+            areas = (s.labelled.label == label).sum(axis=(1, 2))
+            return s, int(np.argmax(areas))
+    return None
+
+
+class _Builder:
+    """Collects measurement groups; one instance per report."""
+
+    def __init__(self, results: dict, segs: list[SegInfo], models_dir: Path | None):
+        self.results = results
+        self.study_uid = str(results.get("study_instance_uid") or "")
+        self.segs = segs
+        self.sagittal = sagittal_seg(segs, results)
+        self.models_dir = models_dir
+        self.groups: dict[str, dict] = {}  # tracking id -> group kwargs
+
+    def algorithm(self, task: str) -> hd.sr.AlgorithmIdentification:
+        name, version = model_identity(task, self.models_dir)
+        return hd.sr.AlgorithmIdentification(name=name, version=version)
+
+    def group(self, ident: str, finding_type, sites: list[hd.sr.FindingSite], task: str,
+              seg: SegInfo | None, label: int | None, slices: list[int] | None) -> dict:
+        """Create (or return) the kwargs of one group, referencing its SEG segment."""
+        if ident in self.groups:
+            return self.groups[ident]
+        g: dict[str, Any] = {
+            "tracking_identifier": hd.sr.TrackingIdentifier(
+                uid=generate_uid(entropy_srcs=[self.study_uid, "lumbarqi", "tracking", ident]),
+                identifier=ident),
+            "finding_type": finding_type, "finding_sites": sites,
+            "finding_category": codes.ANATOMICAL_STRUCTURE,
+            "algorithm_id": self.algorithm(task), "measurements": [], "qualitative_evaluations": [],
+        }
+        if seg is not None and label in seg.segment_of_label:
+            ks = slices if slices is not None else seg.slices_of_label.get(label, [])
+            g["referenced_segment"] = hd.sr.ReferencedSegment(
+                sop_class_uid=seg.dataset.SOPClassUID, sop_instance_uid=seg.dataset.SOPInstanceUID,
+                segment_number=seg.segment_of_label[label],
+                source_images=[hd.sr.SourceImageForSegmentation.from_source_image(seg.source_images[k])
+                               for k in ks])
+        elif seg is not None:
+            ks = slices if slices is not None else [seg.labelled.label.shape[0] // 2]
+            g["source_images"] = [hd.sr.SourceImageForMeasurementGroup.from_source_image(
+                seg.source_images[k]) for k in ks]
+        self.groups[ident] = g
+        return g
+
+    def disc(self, level: str) -> dict:
+        return self.group(f"disc {level}", codes.DISC.get(level, codes.ANATOMICAL_STRUCTURE),
+                          [hd.sr.FindingSite(codes.DISC[level])] if level in codes.DISC else [],
+                          "vertebrae", self.sagittal, lb.DISC_LABEL.get(level), None)
+
+    def vertebra(self, level: str) -> dict:
+        return self.group(f"vertebral body {level}", codes.VERTEBRAL_BODY,
+                          [hd.sr.FindingSite(codes.VERTEBRA[level])] if level in codes.VERTEBRA else [],
+                          "vertebrae", self.sagittal, lb.VERTEBRA_LABEL.get(level), None)
+
+    def muscle(self, level: str, muscle: str, side: str, entry: dict) -> dict:
+        where = locate_level_slice(level, entry, self.segs, self.sagittal)
+        seg, k = where if where else (None, None)
+        sites = [hd.sr.FindingSite(codes.MUSCLE[muscle], laterality=codes.LATERALITY.get(side))]
+        if level in codes.DISC:
+            sites.append(hd.sr.FindingSite(codes.DISC[level]))
+        return self.group(f"{codes.MUSCLE_NAMES[muscle]} {side} {level}", codes.MUSCLE[muscle], sites,
+                          "muscles", seg, lb.MUSCLE_LABEL.get((muscle, side)),
+                          [k] if k is not None else None)
+
+    def lordosis(self) -> dict:
+        seg = self.sagittal
+        mid = [seg.labelled.label.shape[0] // 2] if seg else None
+        g = self.group("lumbar lordosis", codes.LUMBAR_SPINE, [hd.sr.FindingSite(codes.LUMBAR_SPINE)],
+                       "vertebrae", seg, None, mid)
+        return g
+
+    def build(self) -> list[Group]:
+        r = self.results
+        for level, values in (r.get("discs") or {}).items():
+            g = self.disc(level)
+            g["measurements"] += _measurements(values)
+            if isinstance(values.get("degenerated"), bool):
+                g["qualitative_evaluations"].append(hd.sr.QualitativeEvaluation(
+                    codes.DEGENERATED, codes.PRESENT if values["degenerated"] else codes.ABSENT))
+        for level, values in (r.get("vertebrae") or {}).items():
+            self.vertebra(level)["measurements"] += _measurements(values)
+        if _num(r.get("lordosis_deg")) is not None:
+            name, unit = codes.LORDOSIS
+            self.lordosis()["measurements"].append(
+                hd.sr.Measurement(name=name, value=float(r["lordosis_deg"]), unit=unit))
+        for level, per_muscle in (r.get("muscles") or {}).items():
+            for muscle, per_side in per_muscle.items():
+                if muscle not in codes.MUSCLE:
+                    continue
+                for side, values in per_side.items():
+                    self.muscle(level, muscle, side, values)["measurements"] += _measurements(values)
+        for task, per_level in (r.get("loads") or {}).items():
+            for level, values in per_level.items():
+                g = self.disc(level)
+                for key, (name, unit) in codes.LOAD.items():
+                    v = _num(values.get(key))
+                    if v is not None:
+                        g["measurements"].append(hd.sr.Measurement(
+                            name=name, value=v, unit=unit, method=codes.task_code(task)))
+        for flag in r.get("flags") or []:
+            self.add_flag(flag)
+        return [self._make(g) for g in self.groups.values()
+                if g["measurements"] or g["qualitative_evaluations"]]
+
+    def add_flag(self, flag: dict) -> None:
+        qe = hd.sr.QualitativeEvaluation(codes.QUALITY_FLAG, codes.flag_code(
+            str(flag.get("code") or "flag"), str(flag.get("message") or "")))
+        level, structure = flag.get("level"), str(flag.get("structure") or "")
+        targets = []
+        if level in codes.DISC and structure in ("", "disc"):
+            targets = [self.disc(level)]
+        elif level in codes.VERTEBRA and structure in ("", "vertebra", "vertebral_body"):
+            targets = [self.vertebra(level)]
+        elif structure in codes.MUSCLE:
+            targets = [g for ident, g in self.groups.items()
+                       if ident.startswith(codes.MUSCLE_NAMES[structure]) and (not level or ident.endswith(level))]
+        if not targets:
+            targets = [self.group("quality", codes.LUMBAR_SPINE, [hd.sr.FindingSite(codes.LUMBAR_SPINE)],
+                                  "vertebrae", self.sagittal, None,
+                                  [self.sagittal.labelled.label.shape[0] // 2] if self.sagittal else None)]
+        for g in targets:
+            g["qualitative_evaluations"].append(qe)
+
+    @staticmethod
+    def _make(g: dict) -> Group:
+        kwargs = {k: v for k, v in g.items() if v or k == "measurements"}
+        if "referenced_segment" in kwargs:
+            return hd.sr.VolumetricROIMeasurementsAndQualitativeEvaluations(**kwargs)
+        return hd.sr.MeasurementsAndQualitativeEvaluations(**kwargs)
+
+
+def sr_uids(segs: list[SegInfo]) -> tuple[str, str]:
+    """(series UID, SOP instance UID) derived from the source images and SEG instances."""
+    sources = sorted(str(ds.SOPInstanceUID) for s in segs for ds in s.source_images)
+    seg_uids = sorted(str(s.dataset.SOPInstanceUID) for s in segs)
+    series = generate_uid(entropy_srcs=[*sources, "lumbarqi", "sr", "series"])
+    return series, generate_uid(entropy_srcs=[*sources, *seg_uids, "lumbarqi", "sr"])
+
+
+def build_sr(results: dict, segs: list[SegInfo], models_dir: Path | None = None) -> hd.sr.Comprehensive3DSR:
+    """The TID 1500 Measurement Report of one run (same study as the SEGs)."""
+    if not segs:
+        raise ValueError("no segmentation to reference: the SR needs at least one SEG")
+    groups = _Builder(results, segs, models_dir).build()
+    device = hd.sr.DeviceObserverIdentifyingAttributes(
+        uid=generate_uid(entropy_srcs=["lumbarqi", "device", lumbarqi.__version__]),
+        name="lumbarqi", manufacturer_name=MANUFACTURER, model_name="lumbarqi")
+    context = hd.sr.ObservationContext(observer_device_context=hd.sr.ObserverContext(
+        observer_type=dcm_codes.DCM.Device, observer_identifying_attributes=device))
+    report = hd.sr.MeasurementReport(
+        observation_context=context, procedure_reported=codes.PROCEDURE,
+        imaging_measurements=groups)
+    evidence: list[Dataset] = [s.dataset for s in segs]
+    evidence += [ds for s in segs for ds in s.source_images]
+    series_uid, sop_uid = sr_uids(segs)
+    return hd.sr.Comprehensive3DSR(
+        evidence=evidence, content=report[0], series_instance_uid=series_uid,
+        series_number=SR_SERIES_NUMBER, sop_instance_uid=sop_uid, instance_number=1,
+        manufacturer=MANUFACTURER, is_complete=True,
+        series_description="lumbarqi measurements (TID 1500)",
+        coding_schemes=codes.coding_schemes())
+
+
+def _key_of(concept) -> tuple[str, int | None] | None:
+    """Concept name -> (results key, centroid component or None)."""
+    for key, (name, _) in {**codes.MEASUREMENT, **codes.LOAD}.items():
+        if concept == name:
+            return key, None
+    for i, (name, _) in enumerate(codes.CENTROID):
+        if concept == name:
+            return "centroid_mm", i
+    if concept == codes.LORDOSIS[0]:
+        return "lordosis_deg", None
+    return None
+
+
+def _reverse(table: dict, concept) -> str | None:
+    return next((k for k, c in table.items() if concept == c), None)
+
+
+def read_measurements(sr: Dataset) -> dict:
+    """The measurements of a lumbarqi SR in the ``results.json`` layout (plus flag codes)."""
+    doc = sr if isinstance(sr, hd.sr.Comprehensive3DSR) else hd.sr.Comprehensive3DSR.from_dataset(sr)
+    report = doc.content
+    out: dict[str, Any] = {"discs": {}, "vertebrae": {}, "muscles": {}, "loads": {}, "flags": []}
+    groups = report.get_volumetric_roi_measurement_groups() + report.get_image_measurement_groups()
+    for g in groups:
+        sites = [s.value for s in g.finding_sites]
+        lat = [_reverse(codes.LATERALITY, s.laterality) for s in g.finding_sites
+               if s.laterality is not None]
+        disc = next((d for d in (_reverse(codes.DISC, s) for s in sites) if d), None)
+        vert = next((v for v in (_reverse(codes.VERTEBRA, s) for s in sites) if v), None)
+        muscle = _reverse(codes.MUSCLE, g.finding_type) if g.finding_type else None
+        if muscle:
+            target = out["muscles"].setdefault(disc, {}).setdefault(muscle, {}).setdefault(
+                next((x for x in lat if x), None), {})
+        elif g.finding_type == codes.VERTEBRAL_BODY:
+            target = out["vertebrae"].setdefault(vert, {})
+        elif disc:
+            target = out["discs"].setdefault(disc, {})
+        else:
+            target = out
+        for m in g.get_measurements():
+            found = _key_of(m.name)
+            if not found:
+                continue
+            key, comp = found
+            if m.method is not None:
+                task = _reverse(codes.TASK, m.method) or m.method.meaning
+                out["loads"].setdefault(task, {}).setdefault(disc, {})[key] = float(m.value)
+            elif comp is not None:
+                target.setdefault(key, [None, None])[comp] = float(m.value)
+            else:
+                target[key] = float(m.value)
+        for qe in g.get_qualitative_evaluations():
+            if qe.name == codes.QUALITY_FLAG:
+                out["flags"].append(qe.value.value)
+            elif qe.name == codes.DEGENERATED:
+                target["degenerated"] = qe.value == codes.PRESENT
+    return out

@@ -110,9 +110,10 @@ def place_spine(subject: Subject, s1_corner_yz: tuple[float, float] = (18.0, -11
         centre = base + u * seg.depth_mm / 2 + v * seg.height_posterior_mm / 2
         placed[i] = PlacedSegment(seg, centre, u, v)
         top_corner = centre - u * seg.depth_mm / 2 + v * seg.height_posterior_mm / 2
-        # Keep posterior walls of vertebrae aligned: undo a disc's centring shift.
-        corner = top_corner - t * shift if seg.kind == "disc" else top_corner
         theta_bottom = theta_m - alpha
+        # Keep posterior walls of vertebrae aligned: undo a disc's centring shift along its upper endplate.
+        t_top = np.array([0.0, np.cos(theta_bottom), np.sin(theta_bottom)])
+        corner = top_corner - t_top * shift if seg.kind == "disc" else top_corner
         if seg.kind == "vertebra":
             below_depth = seg.depth_mm
     return [placed[i] for i in range(len(segs))]

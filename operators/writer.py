@@ -32,6 +32,7 @@ class OutputWriterOperator(StageOperator):
             if opts.stow_to and dicom_files:
                 self.guarded(lambda: self._send("stow", dicom_files), None, "STOW-RS upload (files kept on disk)")
         t = time.perf_counter()
+        results["timings_s"] = dict(self.state.timings)  # per stage, seconds (extension of the schema)
         write_results(staging, results)
         self.state.stage("results", time.perf_counter() - t, "results.json, results.csv")
 

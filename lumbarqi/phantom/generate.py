@@ -47,6 +47,7 @@ def generate_study(
     fat_infiltration: float = 0.5,
     ghosting: bool = False,
     cases: bool = False,
+    overrides: dict | None = None,
     log: Callable[[str], None] = lambda msg: None,
 ) -> dict:
     """Write a phantom study into ``out`` and return its truth dictionary."""
@@ -55,7 +56,7 @@ def generate_study(
     rng = np.random.default_rng([seed, 1])
     subject = draw_subject(seed, degeneration=degeneration, fat_infiltration=fat_infiltration)
     model = PhantomModel(subject)
-    vendor, plans = plan_study(model, rng, preset=preset, axial=axial)
+    vendor, plans = plan_study(model, rng, preset=preset, axial=axial, overrides=overrides)
     log(f"subject {subject.sex} {subject.age_years} y, {subject.height_m} m, {subject.mass_kg} kg; {vendor}; {len(plans)} series")
     study = StudyIdentity(seed, subject.sex, subject.age_years, subject.height_m, subject.mass_kg, vendor,
                           float(rng.choice([1.5, 3.0])), f"2026{int(rng.integers(1, 13)):02d}{int(rng.integers(1, 29)):02d}")

@@ -75,9 +75,15 @@ def _rot_z(deg: float) -> np.ndarray:
     return np.array([[np.cos(a), -np.sin(a), 0], [np.sin(a), np.cos(a), 0], [0, 0, 1]])
 
 
-def plan_study(model: PhantomModel, rng: np.random.Generator, preset: str = "clinical", axial: str = "random") -> tuple[str, list[SeriesPlan]]:
-    """(vendor, series plans) for one study of ``model``."""
+def plan_study(model: PhantomModel, rng: np.random.Generator, preset: str = "clinical", axial: str = "random",
+               overrides: dict | None = None) -> tuple[str, list[SeriesPlan]]:
+    """(vendor, series plans) for one study of ``model``.
+
+    overrides: optional ``sag_slices``, ``sag_matrix``, ``ax_matrix`` (ints) replacing the drawn values
+    (for benchmarks of how time grows with slice count and matrix size).
+    """
     cfg = PRESETS[preset]
+    overrides = overrides or {}
     vendor = list(VENDORS)[int(rng.integers(0, len(VENDORS)))]
     names = VENDORS[vendor]
     pos = {p.seg.name: p for p in model.placed}
@@ -91,13 +97,14 @@ def plan_study(model: PhantomModel, rng: np.random.Generator, preset: str = "cli
     thick = float(rng.choice([3.0, 3.5, 4.0, 4.5]))
     n_sag = int(rng.integers(11, 18)) if preset == "clinical" else 11
     matrix = int(rng.integers(*cfg["sag_matrix"]) // 16 * 16)
+    n_sag, matrix = int(overrides.get("sag_slices", n_sag)), int(overrides.get("sag_matrix", matrix))
     fov = float(np.clip(rng.uniform(280, 320), matrix * 0.4, matrix * cfg["max_pixel_mm"]))
     sag = plane_stack(centre, tilt @ [0, 1, 0], tilt @ [0, 0, -1], (fov, fov), (matrix, matrix), n_sag, round(thick * 1.1, 2), thick)
     plans.append(SeriesPlan("sag_t1", 0, names["sag_t1"], "T1", [sag], _timing("T1", rng), "sagittal_t1", "sagittal T1"))
 
     # Axial T1: straight stack L3..S1, or blocks parallel to the lower discs.
     mode = axial if axial != "random" else ("straight" if rng.random() < 0.4 else "tilted")
-    ax_matrix = int(rng.integers(*cfg["ax_matrix"]) // 16 * 16)
+    ax_matrix = int(overrides.get("ax_matrix", rng.integers(*cfg["ax_matrix"]) // 16 * 16))
     ax_fov = float(np.clip(rng.uniform(200, 260), ax_matrix * 0.6, ax_matrix * max(1.0, cfg["max_pixel_mm"])))
     ax_thick = float(rng.choice([3.0, 4.0, 5.0]))
     row = np.array([1.0, 0.0, 0.0])

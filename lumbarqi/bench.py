@@ -1,0 +1,95 @@
+"""``lumbarqi bench``: whole-study time, per-stage breakdown, peak memory, throughput, scaling.
+
+Each run is a fresh ``python -m lumbarqi run`` process (as a user or the
+container would start it), timed from launch to exit; peak memory is that
+process's maximum resident set size (``wait4``). Medians over repeats; the
+machine is noisy, so read ratios rather than single figures.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+from lumbarqi.errors import LumbarqiError
+
+
+def add_subcommands(subparsers) -> None:
+    p = subparsers.add_parser("bench", help="measure whole-study time, stages, peak memory and scaling",
+                              description="Benchmark lumbarqi on phantom studies; prints a table and writes JSON.")
+    p.add_argument("--repeats", type=int, default=5, help="runs of the clinical-size study (median reported; default 5)")
+    p.add_argument("--seed", type=int, default=1, help="phantom seed of the benchmark study (default 1)")
+    p.add_argument("--scaling", action="store_true", help="also time studies with 7/11/17 sagittal slices and 256/384/512 matrices")
+    p.add_argument("--models", type=Path, default=None, help="models folder (default: the shipped models)")
+    p.add_argument("--json", type=Path, default=None, help="write the figures as JSON here")
+    p.set_defaults(func=run)
+
+
+def _run_once(study: Path, out: Path, models: Path | None) -> dict:
+    cmd = [sys.executable, "-m", "lumbarqi", "run", "-i", str(study), "-o", str(out)]
+    if models:
+        cmd += ["-m", str(models)]
+    t = time.perf_counter()
+    proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    _, status, usage = os.wait4(proc.pid, 0)
+    wall = time.perf_counter() - t
+    proc.returncode = os.waitstatus_to_exitcode(status)
+    err = proc.stderr.read().decode(errors="replace").strip() if proc.stderr else ""
+    results = json.loads((out / "results.json").read_text()) if (out / "results.json").exists() else {}
+    return {"wall_s": round(wall, 2), "peak_rss_mb": round(usage.ru_maxrss / 1024, 1), "exit": proc.returncode,
+            "stages_s": results.get("timings_s", {}), "stderr": err.splitlines()[-1] if err else ""}
+
+
+def _study(root: Path, name: str, seed: int, overrides: dict | None = None) -> Path:
+    from lumbarqi.phantom.generate import generate_study
+
+    path = root / name
+    generate_study(path, seed, preset="clinical", axial="tilted", overrides=overrides)
+    return path
+
+
+def run(args: argparse.Namespace) -> int:
+    if args.repeats < 1:
+        raise LumbarqiError("--repeats must be at least 1")
+    report: dict = {"machine": {"cpus": os.cpu_count()}, "runs": []}
+    with tempfile.TemporaryDirectory(prefix="lumbarqi-bench-") as tmp:
+        root = Path(tmp)
+        print(f"generating the clinical-size phantom study (seed {args.seed}) ...", flush=True)
+        study = _study(root, "study", args.seed)
+        for i in range(args.repeats):
+            r = _run_once(study, root / f"out{i}", args.models)
+            report["runs"].append(r)
+            print(f"  run {i + 1}/{args.repeats}: {r['wall_s']:6.1f} s, peak {r['peak_rss_mb']:7.0f} MB, exit {r['exit']}", flush=True)
+        walls = [r["wall_s"] for r in report["runs"]]
+        stages = sorted({k for r in report["runs"] for k in r["stages_s"]})
+        report["whole_study"] = {
+            "median_s": round(statistics.median(walls), 2), "min_s": min(walls), "max_s": max(walls),
+            "peak_rss_mb": max(r["peak_rss_mb"] for r in report["runs"]),
+            "stages_median_s": {k: round(statistics.median([r["stages_s"].get(k, 0.0) for r in report["runs"]]), 3) for k in stages},
+            "throughput_studies_per_hour_one_worker": round(3600 / statistics.median(walls), 1),
+        }
+        if args.scaling:
+            report["scaling"] = []
+            for label, ov in [("7 sagittal slices", {"sag_slices": 7}), ("11 sagittal slices", {"sag_slices": 11}),
+                              ("17 sagittal slices", {"sag_slices": 17}), ("matrix 256", {"sag_matrix": 256, "ax_matrix": 256}),
+                              ("matrix 384", {"sag_matrix": 384, "ax_matrix": 384}), ("matrix 512", {"sag_matrix": 512, "ax_matrix": 512})]:
+                s = _study(root, label.replace(" ", "_"), args.seed, ov)
+                r = _run_once(s, root / f"out_{label.replace(' ', '_')}", args.models)
+                report["scaling"].append({"case": label, **r})
+                print(f"  {label:20s} {r['wall_s']:6.1f} s, peak {r['peak_rss_mb']:7.0f} MB", flush=True)
+    w = report["whole_study"]
+    print(f"\nwhole clinical study: median {w['median_s']} s (min {w['min_s']}, max {w['max_s']}) over {args.repeats} runs; "
+          f"peak memory {w['peak_rss_mb']:.0f} MB; {w['throughput_studies_per_hour_one_worker']} studies/hour per worker")
+    print(f"{'stage':12s} {'median s':>9s}")
+    for k, v in w["stages_median_s"].items():
+        print(f"{k:12s} {v:9.2f}")
+    if args.json:
+        args.json.write_text(json.dumps(report, indent=1))
+        print(f"written {args.json}")
+    return 0

@@ -1,0 +1,103 @@
+"""``compute_loads``: personalised lumbar loads for the six tasks of results.json.
+
+Output units: forces in N (``*_n``) and in multiples of body weight (``*_bw``); directions as
+defined in :mod:`lumbarqi.biomech.solver` (compression along the disc normal, AP shear positive
+anterior, lateral shear positive to the right, acting on the superior vertebra).
+"""
+from __future__ import annotations
+
+import math
+import time
+from pathlib import Path
+
+from lumbarqi.biomech.anatomy import GRAVITY, LEVELS
+from lumbarqi.biomech.model import SpineModel, build_model, coord_name
+from lumbarqi.biomech.solver import SolveResult, prepare_state, solve_posture
+from lumbarqi.biomech.subject import Subject, personalise
+from lumbarqi.biomech.tasks import TASKS, Task, posture
+
+#: A task whose muscles leave more than this moment unbalanced (N m) is reported as not solved.
+MAX_RESIDUAL_NM = 2.0
+#: Postural co-activation floor for every fascicle (fraction of maximum), see README/notes.
+MIN_ACTIVATION = 0.0
+
+
+def _flag(code: str, message: str, level: str | None = None, structure: str | None = None) -> dict:
+    return {"code": code, "level": level, "structure": structure, "message": message}
+
+
+def own_model_coords(sm: SpineModel, task: Task) -> dict[str, float]:
+    """Coordinate values (rad) of the lumbarqi model for ``task``."""
+    p = posture(task)
+    coords: dict[str, float] = {}
+    for lvl, (flex, bend, rot) in p.levels.items():
+        coords[coord_name(lvl, "flex")] = math.radians(flex)
+        coords[coord_name(lvl, "bend")] = math.radians(bend)
+        coords[coord_name(lvl, "rot")] = math.radians(rot)
+    name, sign = sm.posture_coords["hip"]
+    coords[name] = sign * math.radians(p.pelvis_flexion_deg)
+    for side in ("r", "l"):
+        coords[sm.posture_coords[f"shoulder_{side}"][0]] = math.radians(p.shoulder_flexion_deg)
+        coords[sm.posture_coords[f"elbow_{side}"][0]] = math.radians(p.elbow_flexion_deg)
+    return coords
+
+
+def format_loads(result: SolveResult, body_weight_n: float) -> dict[str, dict[str, float]]:
+    """Round loads (N, 1 decimal) and add body-weight multiples (3 decimals)."""
+    out = {}
+    for level in sorted(result.loads, key=LEVELS.index):
+        vals = result.loads[level]
+        row = {k: round(v, 1) for k, v in vals.items()}
+        row.update({k.replace("_n", "_bw"): round(v / body_weight_n, 3) for k, v in vals.items()})
+        out[level] = row
+    return out
+
+
+def solve_tasks(subj: Subject, tasks: dict[str, Task], min_activation: float = MIN_ACTIVATION) -> tuple[dict, list[dict], dict]:
+    """Solve ``tasks`` on the lumbarqi model of ``subj``: (loads, flags, timing/diagnostics)."""
+    loads: dict[str, dict] = {}
+    flags: list[dict] = []
+    diag: dict[str, dict] = {}
+    bw = subj.mass_kg * GRAVITY
+    built: dict[float, tuple[SpineModel, object]] = {}
+    for name, task in tasks.items():
+        t0 = time.perf_counter()
+        try:
+            if task.load_kg not in built:
+                sm = build_model(subj, task.load_kg)
+                built[task.load_kg] = (sm, sm.model.initSystem())
+            sm, state = built[task.load_kg]
+            prepare_state(sm.model, state, own_model_coords(sm, task))
+            res = solve_posture(sm.model, state, sm.equilibrium_coords, sm.actuators, sm.fmax, sm.level_joints, min_activation)
+        except Exception as exc:  # a task that cannot be built or solved is reported, never raised
+            flags.append(_flag("biomech_task_failed", f"{name}: {type(exc).__name__}: {exc}", structure=name))
+            continue
+        diag[name] = {"seconds": time.perf_counter() - t0, "residual_nm": res.residual_nm, "required_nm": res.required_nm,
+                      "max_activation": res.max_activation, "forces": res.forces}
+        if res.residual_nm > max(MAX_RESIDUAL_NM, 0.05 * res.required_nm):
+            flags.append(_flag("biomech_task_unsolved", f"{name}: muscles cannot balance the posture "
+                               f"({res.residual_nm:.1f} N m left over)", structure=name))
+            continue
+        if res.max_activation >= 0.999:
+            flags.append(_flag("biomech_muscle_saturated", f"{name}: at least one fascicle at maximum activation", structure=name))
+        loads[name] = format_loads(res, bw)
+    return loads, flags, diag
+
+
+def compute_loads(results: dict, personalisation: str = "muscle", base_model: Path | None = None,
+                  muscle_map: dict | None = None) -> tuple[dict, list[dict]]:
+    """Loads per task and level for one subject, from a results.json/truth.json dictionary.
+
+    Returns ``(loads, flags)``: ``loads[task][level] = {compression_n, shear_ap_n,
+    shear_lateral_n, compression_bw, shear_ap_bw, shear_lateral_bw}``; tasks that could not be
+    solved are absent and explained in ``flags`` ({code, level, structure, message}).
+    ``base_model`` (an .osim file) with ``muscle_map`` runs the same tasks on a lab's own model.
+    """
+    subj = personalise(results, personalisation)
+    if base_model is not None:
+        from lumbarqi.biomech.base_model import solve_base_model
+
+        loads, flags, _ = solve_base_model(Path(base_model), muscle_map, subj, TASKS)
+        return loads, subj.flags + flags
+    loads, flags, _ = solve_tasks(subj, TASKS)
+    return loads, subj.flags + flags

@@ -1,0 +1,147 @@
+"""Run the lumbarqi tasks on a lab's own OpenSim model (``--base-model FILE.osim --muscle-map MAP``).
+
+The muscle map (JSON, see ``data/maps/``) names, for the model: the joint at each disc level
+(child = superior body), muscle groups as name prefixes, the pelvis-tilt coordinate and its sign
+(value = sign x pelvic flexion), the shoulder and elbow flexion coordinates, the hand bodies that
+carry the load, and coordinates to hold fixed. The same posture as the lumbarqi model is imposed
+level by level (each joint's rotation functions are inverted numerically, coordinate couplers are
+switched off), body masses are scaled to the subject's mass, and the same static optimisation and
+joint-reaction computation runs (``solver.py``). Segment lengths are not rescaled.
+"""
+from __future__ import annotations
+
+import json
+import math
+from pathlib import Path
+
+import opensim as osim
+from scipy.optimize import brentq
+
+from lumbarqi.biomech.anatomy import DATA_DIR, GRAVITY
+from lumbarqi.biomech.api import MAX_RESIDUAL_NM, format_loads
+from lumbarqi.biomech.solver import prepare_state, solve_posture
+from lumbarqi.biomech.subject import Subject
+from lumbarqi.biomech.tasks import Task, posture
+
+osim.Logger.setLevelString("error")
+
+#: Rotation axis (in the joint frame) -> (posture component, sign of the rotation for a positive component).
+_AXES = {2: ("flex", -1.0), 0: ("bend", 1.0), 1: ("rot", 1.0)}
+
+
+def shipped_map(model_path: Path) -> dict | None:
+    """The muscle map shipped for a known model file name (``data/maps/<stem>.json``), if any."""
+    p = DATA_DIR / "maps" / f"{Path(model_path).stem}.json"
+    return json.loads(p.read_text()) if p.exists() else None
+
+
+def _load_model(path: Path, mmap: dict, subj: Subject, load_kg: float) -> tuple[osim.Model, osim.State]:
+    model = osim.Model(str(path))
+    model.initSystem()
+    total = sum(model.getBodySet().get(i).getMass() for i in range(model.getBodySet().getSize()))
+    k = subj.mass_kg / total if total > 0 else 1.0
+    for i in range(model.getBodySet().getSize()):
+        b = model.getBodySet().get(i)
+        b.setMass(b.getMass() * k)
+        mo, pr = b.getInertia().getMoments(), b.getInertia().getProducts()
+        b.setInertia(osim.Inertia(*(mo.get(i) * k for i in range(3)), *(pr.get(i) * k for i in range(3))))
+    if load_kg > 0:
+        hands = mmap["hands"]
+        for hand in hands:
+            body = osim.Body(f"lumbarqi_load_{hand}", load_kg / len(hands), osim.Vec3(0), osim.Inertia(0.01, 0.01, 0.01))
+            model.addBody(body)
+            model.addJoint(osim.WeldJoint(f"lumbarqi_grip_{hand}", model.getBodySet().get(hand), osim.Vec3(*mmap["grip_offset_m"]),
+                                          osim.Vec3(0), body, osim.Vec3(0), osim.Vec3(0)))
+    model.finalizeConnections()
+    return model, model.initSystem()
+
+
+def _invert(fn: osim.Function, target: float, lo: float, hi: float) -> float:
+    """Coordinate value q with fn(q) = target (rad), searched in [lo, hi]."""
+    f = lambda q: fn.calcValue(osim.Vector(1, q)) - target  # noqa: E731
+    if abs(target) < 1e-12 and abs(f(0.0)) < 1e-12:
+        return 0.0
+    flo, fhi = f(lo), f(hi)
+    if flo * fhi > 0:
+        raise ValueError("posture outside the joint's range")
+    return brentq(f, lo, hi, xtol=1e-9)
+
+
+def base_coords(model: osim.Model, mmap: dict, task: Task) -> tuple[dict[str, float], list[str], list[str]]:
+    """(coordinate values, equilibrium coordinates, notes) imposing ``task`` on the base model."""
+    p = posture(task)
+    coords: dict[str, float] = {}
+    eq: list[str] = []
+    notes: list[str] = []
+    js = model.getJointSet()
+    for level, jname in mmap["levels"].items():
+        joint = js.get(jname)
+        want = dict(zip(("flex", "bend", "rot"), p.levels[level]))
+        cj = osim.CustomJoint.safeDownCast(joint)
+        done = set()
+        for k in range(3 if cj is not None else 0):
+            ta = cj.getSpatialTransform().getTransformAxis(k)
+            names = ta.getCoordinateNamesInArray()
+            if names.getSize() != 1:
+                continue
+            ax = [abs(x) for x in ta.getAxis().to_numpy()]
+            axis = max(range(3), key=lambda i: ax[i])
+            comp, sign = _AXES[axis]
+            sign *= 1.0 if ta.getAxis().to_numpy()[axis] > 0 else -1.0
+            cname = names.get(0)
+            c = model.getCoordinateSet().get(cname)
+            eq.append(cname)
+            coords[cname] = _invert(ta.getFunction(), sign * math.radians(want[comp]), c.getRangeMin() - 1, c.getRangeMax() + 1)
+            done.add(comp)
+        for comp in ("flex", "bend", "rot"):
+            if comp not in done and abs(want[comp]) > 1e-6:
+                notes.append(f"{level}: the base model has no {comp} rotation here; {want[comp]:.1f} deg not imposed")
+    pel = mmap["pelvis"]
+    coords[pel["coordinate"]] = pel["sign"] * math.radians(p.pelvis_flexion_deg)
+    for c in mmap["shoulders"]:
+        coords[c] = math.radians(p.shoulder_flexion_deg)
+    for c in mmap["elbows"]:
+        coords[c] = math.radians(p.elbow_flexion_deg)
+    coords.update(mmap.get("fixed", {}))
+    return coords, eq, notes
+
+
+def _muscles(model: osim.Model, mmap: dict) -> tuple[list[str], dict[str, float]]:
+    prefixes = [p for group in mmap["muscle_groups"].values() for p in group]
+    mus = model.getMuscles()
+    names = [mus.get(i).getName() for i in range(mus.getSize()) if mus.get(i).getName().startswith(tuple(prefixes))]
+    return names, {n: mus.get(n).getMaxIsometricForce() for n in names}
+
+
+def solve_base_model(path: Path, mmap: dict | None, subj: Subject, tasks: dict[str, Task]) -> tuple[dict, list[dict], dict]:
+    """Solve ``tasks`` on the base model at ``path``: (loads, flags, diagnostics)."""
+    mmap = mmap or shipped_map(path)
+    if mmap is None:
+        raise ValueError(f"no muscle map given for {Path(path).name} (pass --muscle-map MAP.json)")
+    loads: dict[str, dict] = {}
+    flags: list[dict] = []
+    diag: dict[str, dict] = {}
+    built: dict[float, tuple[osim.Model, osim.State]] = {}
+    bw = subj.mass_kg * GRAVITY
+    for name, task in tasks.items():
+        try:
+            if task.load_kg not in built:
+                built[task.load_kg] = _load_model(path, mmap, subj, task.load_kg)
+            model, state = built[task.load_kg]
+            coords, eq, notes = base_coords(model, mmap, task)
+            prepare_state(model, state, coords, disable_constraints=True)
+            acts, fmax = _muscles(model, mmap)
+            res = solve_posture(model, state, eq, acts, fmax, mmap["levels"], disc_axes="chain")
+        except Exception as exc:
+            flags.append({"code": "biomech_task_failed", "level": None, "structure": name,
+                          "message": f"{name} on {Path(path).name}: {type(exc).__name__}: {exc}"})
+            continue
+        for note in notes:
+            flags.append({"code": "biomech_base_model_posture", "level": None, "structure": name, "message": note})
+        diag[name] = {"residual_nm": res.residual_nm, "required_nm": res.required_nm, "max_activation": res.max_activation}
+        if res.residual_nm > max(MAX_RESIDUAL_NM, 0.05 * res.required_nm):
+            flags.append({"code": "biomech_task_unsolved", "level": None, "structure": name,
+                          "message": f"{name} on {Path(path).name}: {res.residual_nm:.1f} N m left unbalanced"})
+            continue
+        loads[name] = format_loads(res, bw)
+    return loads, flags, diag

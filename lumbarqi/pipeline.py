@@ -76,7 +76,8 @@ def find_study(state: RunState) -> tuple[StudyHeaders, Selection, ScanReport]:
     report = scan_folder(Path(opts.input_dir))
     state.stage("load", time.perf_counter() - t, report.summary())
     if not report.studies:
-        raise LumbarqiError(f"no MR images found under {opts.input_dir} ({report.summary()}); nothing written", EXIT_NO_INPUT)
+        what = "no MR images lumbarqi can read" if report.unsupported or report.unreadable else "no MR images"
+        raise LumbarqiError(f"{what} found under {opts.input_dir} ({report.summary()}); nothing written", EXIT_NO_INPUT)
     t = time.perf_counter()
     candidates = []
     for uid, study in report.studies.items():
@@ -96,7 +97,9 @@ def find_study(state: RunState) -> tuple[StudyHeaders, Selection, ScanReport]:
     state.results["study_instance_uid"] = study.study_instance_uid
     state.results["series"] = selection.as_dict()
     if selection.sagittal_t1 is None and not selection.axial_t1:
-        raise LumbarqiError("no sagittal T1 and no axial T1 series in the study; nothing written", EXIT_NO_INPUT)
+        skipped = f" ({report.unreadable} unreadable images skipped)" if report.unreadable else ""
+        raise LumbarqiError(f"no sagittal T1 and no axial T1 series in the study{skipped}; nothing written", EXIT_NO_INPUT)
+    _input_flags(state, report, selection)
     if selection.sagittal_t1 is None:
         flag(state.results, "no_sagittal_t1", "no sagittal T1 series: no disc, vertebra or level results; axial muscle levels cannot be named")
     if not selection.axial_t1:
@@ -104,6 +107,24 @@ def find_study(state: RunState) -> tuple[StudyHeaders, Selection, ScanReport]:
     state.results["subject"] = subject_from_header(study)
     state.stage("select", time.perf_counter() - t, f"sagittal T1: {'yes' if selection.sagittal_t1 else 'no'}, axial T1 series: {len(selection.axial_t1)}")
     return study, selection, report
+
+
+def _input_flags(state: RunState, report: ScanReport, selection: Selection) -> None:
+    """Flag what was skipped in the input and what is odd about the chosen stacks."""
+    if report.unsupported:
+        flag(state.results, "unsupported_images", f"{report.unsupported} enhanced or multi-frame MR images skipped (not supported; "
+             "export the series as classic MR Image Storage)")
+    if report.unreadable:
+        flag(state.results, "unreadable_images", f"{report.unreadable} images skipped: pixel data missing, truncated or shorter than the header says")
+    chosen = ([selection.sagittal_t1] if selection.sagittal_t1 else []) + list(selection.axial_t1)
+    for c in chosen:
+        for s in c.stacks:
+            if s.duplicates:
+                flag(state.results, "duplicate_slices", f"series {c.series.description!r}: {s.duplicates} images at an already "
+                     "occupied slice position ignored (the first kept)")
+            if s.spacing_deviation > 0.1:
+                flag(state.results, "uneven_slice_spacing", f"series {c.series.description!r}: slice spacing varies by up to "
+                     f"{100 * s.spacing_deviation:.0f}% of {s.geometry.slice_spacing_mm:.2f} mm; positions taken as even")
 
 
 def subject_from_header(study: StudyHeaders) -> dict:
@@ -121,14 +142,31 @@ def subject_from_header(study: StudyHeaders) -> dict:
 
 
 def read_volumes(state: RunState, selection: Selection) -> tuple[SeriesVolume | None, list[SeriesVolume]]:
-    """Pixel data of the sagittal stack and every axial stack, with their geometry."""
+    """Pixel data of the sagittal stack and every axial stack, with their geometry.
+
+    A series whose pixels cannot be read is flagged (``stage_failed:volumes``)
+    and the others go on; when none can be read, LumbarqiError (exit 4).
+    """
     t = time.perf_counter()
+
+    def attempt(c, stack, index):
+        try:
+            return read_volume(stack, c.series.series_instance_uid, c.series.description, index)
+        except LumbarqiError as exc:
+            message = f"reading the images failed: {exc}"
+            if all(f["message"] != message for f in state.results["flags"]):  # once per series, not per stack
+                flag(state.results, "stage_failed:volumes", message)
+            return None
+
     sag = None
     if selection.sagittal_t1 is not None:
         c = selection.sagittal_t1
         best = max(c.stacks, key=lambda s: s.geometry.n_slices)
-        sag = read_volume(best, c.series.series_instance_uid, c.series.description, c.stacks.index(best))
-    axial = [read_volume(s, c.series.series_instance_uid, c.series.description, i) for c in selection.axial_t1 for i, s in enumerate(c.stacks)]
+        sag = attempt(c, best, c.stacks.index(best))
+    axial = [v for c in selection.axial_t1 for i, s in enumerate(c.stacks) if (v := attempt(c, s, i)) is not None]
+    if sag is None and not axial:
+        problems = "; ".join(f["message"] for f in state.results["flags"] if f["code"] == "stage_failed:volumes")
+        raise LumbarqiError(f"{problems or 'no images could be read'}; nothing written", EXIT_NO_INPUT)
     state.stage("volumes", time.perf_counter() - t, f"{1 if sag else 0} sagittal, {len(axial)} axial stacks read")
     return sag, axial
 
@@ -155,8 +193,12 @@ def staging_dir(state: RunState) -> Path:
     """Temporary folder inside the output's parent, so the final move is a rename."""
     if state.staging is None:
         out = Path(state.options.output_dir).resolve()
-        out.parent.mkdir(parents=True, exist_ok=True)
-        state.staging = Path(tempfile.mkdtemp(prefix=".lumbarqi-", dir=out.parent))
+        try:
+            out.parent.mkdir(parents=True, exist_ok=True)
+            state.staging = Path(tempfile.mkdtemp(prefix=".lumbarqi-", dir=out.parent))
+        except OSError:  # parent not writable (e.g. -o /output in a container): stage inside the output
+            out.mkdir(parents=True, exist_ok=True)
+            state.staging = Path(tempfile.mkdtemp(prefix=".lumbarqi-", dir=out))
     return state.staging
 
 
@@ -170,6 +212,7 @@ def publish(state: RunState) -> None:
         if path.is_file():
             target = out / path.relative_to(state.staging)
             target.parent.mkdir(parents=True, exist_ok=True)
+            path.chmod(0o644)  # readable by the platform's uploader (XNAT, MONAI Deploy) whatever its uid
             path.replace(target)
     shutil.rmtree(state.staging, ignore_errors=True)
     state.staging = None

@@ -24,10 +24,17 @@ def _add_run_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("-v", "--verbose", action="store_true", help="debug logging")
 
 
+def _add_cohort_arguments(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--cohort", action="store_true", help="the input is a folder of studies: run each into OUTPUT/<study>, "
+                   "resume where an earlier run stopped, write OUTPUT/cohort.csv and cohort.json")
+    p.add_argument("--workers", type=int, default=1, metavar="N", help="with --cohort: studies run in parallel (default 1)")
+
+
 def add_subcommands(subparsers) -> None:
     p = subparsers.add_parser("run", help="run the whole pipeline on a DICOM study",
                               description="Select series, segment, measure, compute loads and write SEG/SR/PDF/results.json.")
     _add_run_arguments(p)
+    _add_cohort_arguments(p)
     p.set_defaults(func=run)
 
 
@@ -51,9 +58,28 @@ def _options(args: argparse.Namespace):
 
 
 def run(args: argparse.Namespace) -> int:
+    if getattr(args, "cohort", False):
+        return _run_cohort(args)
     from app.runner import run_app
 
     return run_app(_options(args), verbose=args.verbose)
+
+
+def _run_cohort(args: argparse.Namespace) -> int:
+    """``--cohort``: every study under the input folder, ``--workers`` at a time (lumbarqi.cohort)."""
+    from lumbarqi.cohort import CohortOptions, run_cohort
+
+    env = os.environ
+    inp = args.input or (Path(env["HOLOSCAN_INPUT_PATH"]) if env.get("HOLOSCAN_INPUT_PATH") else None)
+    out = args.output or (Path(env["HOLOSCAN_OUTPUT_PATH"]) if env.get("HOLOSCAN_OUTPUT_PATH") else None)
+    if inp is None or out is None:
+        raise LumbarqiError("give -i INPUT and -o OUTPUT (or set HOLOSCAN_INPUT_PATH and HOLOSCAN_OUTPUT_PATH)")
+    if args.study:
+        raise LumbarqiError("--study picks one study; it cannot be combined with --cohort")
+    options = CohortOptions(models=args.models, selection_rules=args.selection_rules, personalisation=args.personalisation,
+                            labelmap_seg=args.labelmap_seg, no_dicom=args.no_dicom, send_to=args.send_to, stow_to=args.stow_to,
+                            extra_args=["-v"] if args.verbose else [])
+    return run_cohort(inp, out, args.workers, options)
 
 
 def main_app(argv: list[str]) -> int:

@@ -13,9 +13,11 @@ from lumbarqi.errors import EXIT_INTERNAL, EXIT_USAGE, LumbarqiError
 _COMMAND_MODULES = (
     "lumbarqi.phantom.cli",
     "lumbarqi.run_cli",
+    "lumbarqi.bench",
     "lumbarqi.segmentation.cli",
     "lumbarqi.morphometry.cli",
     "lumbarqi.biomech.cli",
+    "lumbarqi.xnat_cli",
 )
 
 

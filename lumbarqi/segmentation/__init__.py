@@ -1,0 +1,1 @@
+"""Segmentation of vertebral bodies, discs (sagittal) and paraspinal muscles (axial)."""

@@ -31,10 +31,28 @@ class OutputWriterOperator(StageOperator):
                 self.guarded(lambda: self._send("cstore", dicom_files), None, f"sending to {opts.send_to} (files kept on disk)")
             if opts.stow_to and dicom_files:
                 self.guarded(lambda: self._send("stow", dicom_files), None, "STOW-RS upload (files kept on disk)")
+        if labelled:
+            self.guarded(lambda: self._label_maps(labelled), None, "writing label maps")
         t = time.perf_counter()
         results["timings_s"] = dict(self.state.timings)  # per stage, seconds (extension of the schema)
         write_results(staging, results)
         self.state.stage("results", time.perf_counter() - t, "results.json, results.csv")
+
+    def _label_maps(self, labelled) -> None:
+        """Every label map as NIfTI (RAS, [col, row, slice]) under labels/, listed in ``label_maps``."""
+        import nibabel as nib
+        import numpy as np
+
+        folder = self.state.staging / "labels"
+        folder.mkdir(exist_ok=True)
+        maps: dict[str, list[str]] = {}
+        for lv in labelled:
+            rel = f"labels/{lv.volume.series_instance_uid}_{lv.volume.stack_index}_label.nii.gz"
+            img = nib.Nifti1Image(np.ascontiguousarray(lv.label.transpose(2, 1, 0)), lv.volume.geometry.nifti_affine())
+            nib.save(img, self.state.staging / rel)
+            maps.setdefault(lv.volume.series_instance_uid, []).append(rel)
+            self.state.results["outputs"].append(rel)
+        self.state.results["label_maps"] = maps
 
     def _dicom(self, labelled):
         from lumbarqi.reporting.writer import write_outputs

@@ -13,6 +13,7 @@ import resource
 import shutil
 import sys
 import time
+import warnings
 from pathlib import Path
 
 from lumbarqi.errors import EXIT_INTERNAL
@@ -33,9 +34,22 @@ def _quiet_holoscan() -> None:
         pass
 
 
+def _withhold_warning_text() -> None:
+    """Library warnings quote header values (patient names, IDs): log only their kind and origin."""
+    def show(message, category, filename, lineno, file=None, line=None):
+        log.debug("%s from %s:%s (text withheld: it may quote patient data)", category.__name__, Path(filename).name, lineno)
+
+    warnings.showwarning = show
+
+
+def _one_line(text: str) -> str:
+    return " ".join(str(text).split())
+
+
 def run_app(options: RunOptions, verbose: bool = False) -> int:
     """Run the graph on ``options``; return the exit status (see lumbarqi.errors)."""
     _quiet_holoscan()
+    _withhold_warning_text()
     state = RunState(options)
     staging = staging_dir(state)
     handler = logging.FileHandler(staging / "lumbarqi.log")
@@ -61,7 +75,7 @@ def run_app(options: RunOptions, verbose: bool = False) -> int:
         log.removeHandler(console)
     if state.fatal:
         shutil.rmtree(staging, ignore_errors=True)
-        sys.stderr.write(f"lumbarqi: error: {state.fatal}\n")
+        sys.stderr.write(f"lumbarqi: error: {_one_line(state.fatal)}\n")
         return state.exit_code() if "graph could not run" not in state.fatal else EXIT_INTERNAL
     publish(state)
     code = state.exit_code()
@@ -69,5 +83,5 @@ def run_app(options: RunOptions, verbose: bool = False) -> int:
     print(f"lumbarqi: done in {total:.1f} s -> {options.output_dir} (results.json, {len(state.results['outputs'])} files)")
     if code:
         gaps = "; ".join(f["message"] for f in state.results["flags"] if f["code"].startswith(("no_", "stage_failed")))
-        sys.stderr.write(f"lumbarqi: partial results: {gaps}; everything else was written to {options.output_dir}\n")
+        sys.stderr.write(_one_line(f"lumbarqi: partial results: {gaps}; everything else was written to {options.output_dir}") + "\n")
     return code

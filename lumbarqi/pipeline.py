@@ -97,16 +97,22 @@ def find_study(state: RunState) -> tuple[StudyHeaders, Selection, ScanReport]:
     state.results["study_instance_uid"] = study.study_instance_uid
     state.results["series"] = selection.as_dict()
     if selection.sagittal_t1 is None and not selection.axial_t1:
-        skipped = f" ({report.unreadable} unreadable images skipped)" if report.unreadable else ""
-        raise LumbarqiError(f"no sagittal T1 and no axial T1 series in the study{skipped}; nothing written", EXIT_NO_INPUT)
+        raise LumbarqiError(f"no sagittal T1 and no axial T1 series in the study{_skipped(report)}; nothing written", EXIT_NO_INPUT)
     _input_flags(state, report, selection)
+    skipped = _skipped(report)
     if selection.sagittal_t1 is None:
-        flag(state.results, "no_sagittal_t1", "no sagittal T1 series: no disc, vertebra or level results; axial muscle levels cannot be named")
+        flag(state.results, "no_sagittal_t1", f"no sagittal T1 series{skipped}: no disc, vertebra or level results; axial muscle levels cannot be named")
     if not selection.axial_t1:
-        flag(state.results, "no_axial_t1", "no axial T1 series: no muscle results")
+        flag(state.results, "no_axial_t1", f"no axial T1 series{skipped}: no muscle results")
     state.results["subject"] = subject_from_header(study)
     state.stage("select", time.perf_counter() - t, f"sagittal T1: {'yes' if selection.sagittal_t1 else 'no'}, axial T1 series: {len(selection.axial_t1)}")
     return study, selection, report
+
+
+def _skipped(report: ScanReport) -> str:
+    parts = [f"{report.unsupported} enhanced/multi-frame images"] if report.unsupported else []
+    parts += [f"{report.unreadable} images with unreadable pixel data"] if report.unreadable else []
+    return f" (skipped {' and '.join(parts)})" if parts else ""
 
 
 def _input_flags(state: RunState, report: ScanReport, selection: Selection) -> None:

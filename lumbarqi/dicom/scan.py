@@ -2,12 +2,18 @@
 
 Non-DICOM files, unreadable files and non-image objects (SR, SEG without
 pixels, presentation states, DICOMDIR) are counted and skipped, never fatal.
-Pixel data is read later, only for the series that are used.
+Images whose pixel data is missing, cut short or shorter than the header says
+are counted as unreadable and skipped here, so one broken file cannot sink a
+series later. Pixel data is read later, only for the series that are used.
+pydicom's warnings are kept off the terminal: they quote header values
+(patient names included).
 """
 from __future__ import annotations
 
+import contextlib
 import logging
 import os
+import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -22,6 +28,15 @@ IMAGE_SOP_CLASSES = {
     "1.2.840.10008.5.1.4.1.1.4.1",  # Enhanced MR Image Storage (reported, not used)
 }
 _MR_IMAGE = "1.2.840.10008.5.1.4.1.1.4"
+
+#: Every attribute the input side reads from a header (selection, stacks, subject).
+USED_ATTRIBUTES = (
+    "SpecificCharacterSet", "SOPClassUID", "SOPInstanceUID", "StudyInstanceUID", "SeriesInstanceUID", "Modality",
+    "Rows", "Columns", "BitsAllocated", "SamplesPerPixel", "NumberOfFrames", "ImageOrientationPatient",
+    "ImagePositionPatient", "PixelSpacing", "SliceThickness", "SpacingBetweenSlices", "InstanceNumber", "SeriesNumber",
+    "SeriesDescription", "ImageType", "ScanningSequence", "ScanOptions", "RepetitionTime", "EchoTime", "InversionTime",
+    "ContrastBolusAgent", "PatientSize", "PatientWeight", "PatientSex", "RescaleSlope", "RescaleIntercept",
+)
 
 
 @dataclass
@@ -57,13 +72,23 @@ class ScanReport:
     not_dicom: int = 0
     not_image: int = 0
     unsupported: int = 0  # images of a SOP class the pipeline does not read (e.g. enhanced MR)
+    unreadable: int = 0  # images whose pixel data is missing, truncated or too short
 
     def summary(self) -> str:
         n_series = sum(len(s.series) for s in self.studies.values())
         return (
             f"{self.files_seen} files: {len(self.studies)} studies, {n_series} image series; skipped "
-            f"{self.not_dicom} non-DICOM, {self.not_image} non-image, {self.unsupported} unsupported"
+            f"{self.not_dicom} non-DICOM, {self.not_image} non-image, {self.unsupported} unsupported "
+            f"(enhanced/multi-frame MR), {self.unreadable} with missing or truncated pixel data"
         )
+
+
+@contextlib.contextmanager
+def quiet_pydicom():
+    """Silence pydicom's warnings: their text quotes header values, patient identifiers included."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        yield
 
 
 def _files(root: Path):
@@ -73,28 +98,89 @@ def _files(root: Path):
             yield Path(dirpath) / name
 
 
+def drop_unconvertible(ds: Dataset) -> None:
+    """Convert the attributes the input side reads now; one that cannot be converted is treated as absent.
+
+    pydicom converts header values lazily and raises (wrong byte length for the
+    VR, undecodable text) at first access, which could be anywhere downstream.
+    """
+    for name in USED_ATTRIBUTES:
+        try:
+            ds.get(name)
+        except Exception:
+            try:
+                del ds[name]
+            except Exception:
+                pass
+
+
+def _int(ds: Dataset, name: str, default: int | None = None) -> int | None:
+    try:
+        value = ds.get(name)
+        return int(value) if value not in (None, "") else default
+    except (TypeError, ValueError, OverflowError):
+        return None
+
+
+def pixel_data_ok(ds: Dataset, path: Path) -> bool:
+    """PixelData present, inside the file and (native) at least as long as Rows x Columns x frames says.
+
+    ``ds`` must be read with ``defer_size`` so that PixelData is a deferred raw element.
+    """
+    try:
+        elem = ds.get_item(0x7FE00010, keep_deferred=True)
+    except Exception:
+        return False
+    if elem is None:
+        return False
+    length, tell = getattr(elem, "length", None), getattr(elem, "value_tell", None)
+    if length is None:  # already read (small): its length is the value's
+        length, tell = len(ds.PixelData or b""), None
+    if length == 0xFFFFFFFF:  # encapsulated (compressed): decodability is checked when the pixels are read
+        return True
+    if tell is not None and tell + length > path.stat().st_size:
+        return False  # the file was cut inside the pixel data
+    rows, cols = _int(ds, "Rows"), _int(ds, "Columns")
+    bits, samples, frames = _int(ds, "BitsAllocated"), _int(ds, "SamplesPerPixel", 1), _int(ds, "NumberOfFrames", 1)
+    if not rows or not cols or not bits or not samples or not frames or rows < 0 or cols < 0 or bits not in (1, 8, 16, 32, 64):
+        return False
+    expected = (rows * cols * samples * frames * bits + 7) // 8
+    return length >= expected
+
+
 def scan_folder(root: Path) -> ScanReport:
     """Read the header of every file under ``root`` and group MR images by study and series."""
     report = ScanReport()
-    for path in _files(Path(root)):
-        report.files_seen += 1
-        try:
-            ds = pydicom.dcmread(path, stop_before_pixels=True, specific_tags=None)
-        except Exception:  # anything a hospital folder may hold: text, zip, truncated files
-            report.not_dicom += 1
-            continue
-        sop_class = str(ds.get("SOPClassUID", ""))
-        if sop_class not in IMAGE_SOP_CLASSES or "Rows" not in ds:
-            report.not_image += 1
-            continue
-        if sop_class != _MR_IMAGE:
-            report.unsupported += 1
-            continue
-        study_uid = str(ds.get("StudyInstanceUID", "") or "")
-        series_uid = str(ds.get("SeriesInstanceUID", "") or "")
-        if not study_uid or not series_uid:
-            report.not_image += 1
-            continue
-        study = report.studies.setdefault(study_uid, StudyHeaders(study_uid))
-        study.series.setdefault(series_uid, SeriesHeaders(series_uid)).instances.append((path, ds))
+    with quiet_pydicom():  # header values converted here may warn, quoting them
+        for path in _files(Path(root)):
+            report.files_seen += 1
+            try:
+                ds = pydicom.dcmread(path, defer_size=1024)  # pixel data deferred: only its length and place are read
+            except Exception:  # anything a hospital folder may hold: text, zip, truncated files
+                report.not_dicom += 1
+                continue
+            try:
+                drop_unconvertible(ds)
+                sop_class = str(ds.get("SOPClassUID", "") or "")
+                has_rows = "Rows" in ds
+                study_uid = str(ds.get("StudyInstanceUID", "") or "")
+                series_uid = str(ds.get("SeriesInstanceUID", "") or "")
+                sop_uid = str(ds.get("SOPInstanceUID", "") or "")
+            except Exception:  # a header pydicom can list but not convert
+                report.not_dicom += 1
+                continue
+            if sop_class not in IMAGE_SOP_CLASSES or not has_rows:
+                report.not_image += 1
+                continue
+            if sop_class != _MR_IMAGE or (_int(ds, "NumberOfFrames", 1) or 1) > 1:
+                report.unsupported += 1
+                continue
+            if not study_uid or not series_uid or not sop_uid:
+                report.not_image += 1
+                continue
+            if not pixel_data_ok(ds, path):
+                report.unreadable += 1
+                continue
+            study = report.studies.setdefault(study_uid, StudyHeaders(study_uid))
+            study.series.setdefault(series_uid, SeriesHeaders(series_uid)).instances.append((path, ds))
     return report

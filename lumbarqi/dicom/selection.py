@@ -65,16 +65,27 @@ class Selection:
 def _num(ds: Dataset, name: str) -> float | None:
     try:
         value = ds.get(name)
-        return float(value) if value not in (None, "") else None
-    except (TypeError, ValueError):
+        out = float(value) if value not in (None, "") else None
+    except (TypeError, ValueError, OverflowError):
         return None
+    return out if out is None or np.isfinite(out) else None
+
+
+def _joined(ds: Dataset, name: str) -> str:
+    """A multi-valued code string as 'A\\B' (whatever type the header holds)."""
+    value = ds.get(name)
+    if value is None:
+        return ""
+    if isinstance(value, (str, bytes)) or not hasattr(value, "__iter__"):
+        return str(value)
+    return "\\".join(str(v) for v in value)
 
 
 def weighting(ds: Dataset, rules: dict) -> str:
     """T1, T2, PD, STIR, FLAIR, GRE or unknown, from timing first, description second."""
     w = rules["weighting"]
     tr, te, ti = _num(ds, "RepetitionTime"), _num(ds, "EchoTime"), _num(ds, "InversionTime")
-    seq = "\\".join(ds.get("ScanningSequence", []) if not isinstance(ds.get("ScanningSequence"), str) else [ds.ScanningSequence])
+    seq = _joined(ds, "ScanningSequence")
     if "IR" in seq.upper() or ti:
         if ti is not None and w["STIR"]["TI_min_ms"] <= ti <= w["STIR"]["TI_max_ms"]:
             return "STIR"
@@ -111,7 +122,7 @@ def _extent(stack: Stack) -> float:
 def _rejection(series: SeriesHeaders, stacks: list[Stack], rules: dict) -> str | None:
     ds = series.first
     r = rules["reject"]
-    image_type = "\\".join(str(v) for v in (ds.get("ImageType") or []))
+    image_type = _joined(ds, "ImageType")
     desc = series.description
     if re.search(r["ImageType"], image_type):
         return f"ImageType {image_type} (localizer, derived or reformatted)"
@@ -119,7 +130,7 @@ def _rejection(series: SeriesHeaders, stacks: list[Stack], rules: dict) -> str |
         return "description names a localizer, calibration or reformat"
     if len({orientation(s)[0] for s in stacks}) > 1:
         return "mixed orientations (multi-plane localizer)"
-    options = "\\".join(ds.get("ScanOptions", []) if not isinstance(ds.get("ScanOptions"), str) else [ds.ScanOptions])
+    options = _joined(ds, "ScanOptions")
     if re.search(r["ScanOptions"], options) or re.search(r["fat_suppressed_description"], desc):
         return "fat-suppressed (fat index and contrast unusable)"
     return None
@@ -139,17 +150,46 @@ def classify(series: SeriesHeaders, rules: dict) -> Choice:
         c = sel["conditions"]
         if "Modality" in c and not re.search(c["Modality"], str(ds.get("Modality", ""))):
             continue
-        fitting = [s for s in stacks if orientation(s)[0] == c["orientation"] and orientation(s)[1] <= c["max_obliquity_deg"]
-                   and s.geometry.n_slices >= c["min_slices"] and _extent(s) >= c["min_extent_mm"]]
+        fitting = [s for s in stacks if not _misfit(s, c)]
         if not fitting or wt != c["weighting"]:
             continue
         plane = c["orientation"]
-        tr, te = _num(ds, "RepetitionTime"), _num(ds, "EchoTime")
-        why = f"{plane} {wt} (TR {tr:g}, TE {te:g} ms), {sum(s.geometry.n_slices for s in fitting)} slices in {len(fitting)} stack(s)"
+        why = f"{plane} {wt} ({_timing(ds)}), {sum(s.geometry.n_slices for s in fitting)} slices in {len(fitting)} stack(s)"
         score = _score(series, fitting, rules, c["weighting"])
         return Choice(series, sel["name"], why, fitting, score)
     plane = orientation(stacks[0])[0]
+    for sel in rules["selections"]:  # the right kind of series, but no stack meets the conditions: say why
+        c = sel["conditions"]
+        if wt != c["weighting"] or plane != c["orientation"]:
+            continue
+        if "Modality" in c and not re.search(c["Modality"], str(ds.get("Modality", ""))):
+            return Choice(series, "rejected", f"{plane} {wt} but Modality {str(ds.get('Modality', ''))!r}")
+        misfits = sorted({m for m in (_misfit(s, c) for s in stacks) if m})
+        if misfits:
+            gaps = " (slices missing or unevenly spaced)" if len(stacks) > 1 and any("slices" in m for m in misfits) else ""
+            return Choice(series, "rejected", f"{plane} {wt} but {'; '.join(misfits)}{gaps}")
     return Choice(series, "rejected", f"{plane} {wt}: not a series lumbarqi uses")
+
+
+def _timing(ds: Dataset) -> str:
+    parts = [f"{name} {value:g}" for name, value in (("TR", _num(ds, "RepetitionTime")), ("TE", _num(ds, "EchoTime"))) if value is not None]
+    return ", ".join(parts) + " ms" if parts else "no TR/TE"
+
+
+def _misfit(stack: Stack, c: dict) -> str:
+    """Why ``stack`` does not meet selection conditions ``c`` ('' when it does)."""
+    plane, oblique = orientation(stack)
+    if plane != c["orientation"]:
+        return f"{plane}, not {c['orientation']}"
+    if oblique > c["max_obliquity_deg"]:
+        return f"{oblique:.0f} deg oblique (limit {c['max_obliquity_deg']})"
+    if stack.shear_deg > 2.0:
+        return f"sheared stack (slices drift sideways, {stack.shear_deg:.0f} deg gantry tilt)"
+    if stack.geometry.n_slices < c["min_slices"]:
+        return f"only {stack.geometry.n_slices} evenly spaced slices (need {c['min_slices']})"
+    if _extent(stack) < c["min_extent_mm"]:
+        return f"field of view {_extent(stack):.0f} mm (need {c['min_extent_mm']})"
+    return ""
 
 
 def _score(series: SeriesHeaders, stacks: list[Stack], rules: dict, wt: str) -> float:
@@ -161,7 +201,7 @@ def _score(series: SeriesHeaders, stacks: list[Stack], rules: dict, wt: str) -> 
         score += 0.5
     if re.search(rules["reject"]["contrast_description"], series.description) or series.first.get("ContrastBolusAgent"):
         score -= 2.0
-    score += 0.01 * float(series.first.get("SeriesNumber") or 0) / 100.0  # later repeat wins a tie
+    score += 0.01 * (_num(series.first, "SeriesNumber") or 0.0) / 100.0  # later repeat wins a tie
     return score
 
 
@@ -178,5 +218,5 @@ def select_series(study: StudyHeaders, rules: dict) -> Selection:
     if plain and len(plain) < len(axial):
         rejected += [Choice(c.series, "rejected", "contrast-enhanced axial T1; a plain one exists") for c in axial if c not in plain]
         axial = plain
-    axial.sort(key=lambda c: int(c.series.first.get("SeriesNumber") or 0))
+    axial.sort(key=lambda c: _num(c.series.first, "SeriesNumber") or 0.0)
     return Selection(sagittal[0] if sagittal else None, axial, rejected)

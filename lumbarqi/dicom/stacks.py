@@ -15,6 +15,7 @@ import numpy as np
 import pydicom
 from pydicom.dataset import Dataset
 
+from lumbarqi.dicom.scan import drop_unconvertible, quiet_pydicom
 from lumbarqi.errors import LumbarqiError
 from lumbarqi.geometry import StackGeometry
 from lumbarqi.volume import SeriesVolume
@@ -22,92 +23,170 @@ from lumbarqi.volume import SeriesVolume
 
 @dataclass
 class Stack:
-    """Instances of one geometric stack (headers), in slice order."""
+    """Instances of one geometric stack (headers), in slice order, and what was odd about them."""
 
     geometry: StackGeometry
     instances: list[tuple[Path, Dataset]]
+    duplicates: int = 0  # instances dropped because another slice sat at the same position
+    spacing_deviation: float = 0.0  # largest |gap - median gap| / median gap
+    shear_deg: float = 0.0  # angle between the slice normal and the line through the slice positions
+
+
+def _floats(value, n: int) -> np.ndarray | None:
+    """``n`` finite floats from a DICOM multi-value, or None."""
+    try:
+        if value is None or isinstance(value, (str, bytes)) or len(value) != n:
+            return None
+        out = np.asarray([float(v) for v in value], float)
+    except (TypeError, ValueError, OverflowError):
+        return None
+    return out if np.isfinite(out).all() else None
+
+
+def _float(value, default: float | None = None) -> float | None:
+    try:
+        out = float(value) if value not in (None, "") else default
+    except (TypeError, ValueError, OverflowError):
+        return default
+    return out if out is None or np.isfinite(out) else default
 
 
 def _orientation(ds: Dataset) -> tuple[np.ndarray, np.ndarray] | None:
-    iop = ds.get("ImageOrientationPatient")
-    if iop is None or len(iop) != 6:
+    iop = _floats(ds.get("ImageOrientationPatient"), 6)
+    if iop is None:
         return None
-    row, col = np.asarray(iop[:3], float), np.asarray(iop[3:], float)
-    if not (np.isfinite(row).all() and np.isfinite(col).all()) or np.linalg.norm(row) < 0.5 or np.linalg.norm(col) < 0.5:
+    row, col = iop[:3], iop[3:]
+    if np.linalg.norm(row) < 0.5 or np.linalg.norm(col) < 0.5:
         return None
-    return row / np.linalg.norm(row), col / np.linalg.norm(col)
+    row, col = row / np.linalg.norm(row), col / np.linalg.norm(col)
+    if abs(float(row @ col)) > 0.05:  # rows and columns must be (nearly) perpendicular
+        return None
+    return row, col
+
+
+def _matrix(ds: Dataset) -> tuple[int, int] | None:
+    try:
+        rows, cols = int(ds.get("Rows")), int(ds.get("Columns"))
+    except (TypeError, ValueError, OverflowError):
+        return None
+    return (rows, cols) if rows > 0 and cols > 0 else None
+
+
+def _instance_number(ds: Dataset) -> float:
+    return _float(ds.get("InstanceNumber"), 0.0) or 0.0
 
 
 def split_stacks(instances: list[tuple[Path, Dataset]]) -> list[Stack]:
-    """Group by orientation and matrix, then split each group where the slice spacing jumps."""
-    groups: dict[tuple, list[tuple[float, Path, Dataset]]] = defaultdict(list)
+    """Group by orientation and matrix, then split each group where the slice spacing jumps.
+
+    Instances without a usable geometry (orientation, position, pixel spacing,
+    matrix) are left out.
+    """
+    groups: dict[tuple, list[tuple[float, np.ndarray, Path, Dataset]]] = defaultdict(list)
     for path, ds in instances:
         orient = _orientation(ds)
-        ipp = ds.get("ImagePositionPatient")
-        spacing = ds.get("PixelSpacing")
-        if orient is None or ipp is None or len(ipp) != 3 or spacing is None or len(spacing) != 2:
+        ipp = _floats(ds.get("ImagePositionPatient"), 3)
+        spacing = _floats(ds.get("PixelSpacing"), 2)
+        matrix = _matrix(ds)
+        if orient is None or ipp is None or spacing is None or matrix is None or (spacing <= 0).any():
             continue
         row, col = orient
         normal = np.cross(row, col)
-        key = (tuple(np.round(row, 3)), tuple(np.round(col, 3)), int(ds.Rows), int(ds.Columns), tuple(round(float(v), 4) for v in spacing))
-        groups[key].append((float(np.asarray(ipp, float) @ normal), path, ds))
+        key = (tuple(np.round(row, 3)), tuple(np.round(col, 3)), *matrix, tuple(round(float(v), 4) for v in spacing))
+        groups[key].append((float(ipp @ normal), ipp, path, ds))
     stacks: list[Stack] = []
     for key, members in groups.items():
-        members.sort(key=lambda m: m[0])
-        unique = [members[0]]
+        members.sort(key=lambda m: (m[0], _instance_number(m[3])))
+        unique, dropped = [members[0]], [0]
         for m in members[1:]:
-            if abs(m[0] - unique[-1][0]) > 1e-3:  # drop repeated positions (keep the first)
+            if abs(m[0] - unique[-1][0]) > 1e-3:
                 unique.append(m)
-        runs: list[list] = [[unique[0]]]
+                dropped.append(0)
+            else:  # a repeated position: keep the first (lowest InstanceNumber), count the rest
+                dropped[-1] += 1
+        runs: list[list] = [[0]]
         gaps = np.diff([m[0] for m in unique])
         typical = float(np.median(gaps)) if gaps.size else 0.0
-        for gap, m in zip(gaps, unique[1:]):
+        for i, gap in enumerate(gaps, start=1):
             if typical and abs(gap - typical) > 0.5 * typical:
-                runs.append([m])
+                runs.append([i])
             else:
-                runs[-1].append(m)
+                runs[-1].append(i)
         for run in runs:
-            stacks.append(_make_stack(key, run))
-    stacks.sort(key=lambda s: min(int(ds.get("InstanceNumber", 0) or 0) for _, ds in s.instances))
+            stacks.append(_make_stack(key, [unique[i] for i in run], sum(dropped[i] for i in run)))
+    stacks.sort(key=lambda s: min(_instance_number(ds) for _, ds in s.instances))
     return stacks
 
 
-def _make_stack(key, run) -> Stack:
+def _make_stack(key, run, duplicates: int = 0) -> Stack:
     row, col = np.asarray(key[0]), np.asarray(key[1])
-    first = run[0][2]
-    positions = [m[0] for m in run]
-    spacing = float(np.median(np.diff(positions))) if len(run) > 1 else float(first.get("SpacingBetweenSlices") or first.get("SliceThickness") or 1.0)
-    thickness = float(first.get("SliceThickness") or spacing)
-    row_spacing, col_spacing = (float(v) for v in first.PixelSpacing)
+    normal = np.cross(row, col)
+    first = run[0][3]
+    positions = np.asarray([m[0] for m in run])
+    gaps = np.diff(positions)
+    thickness_hdr = _float(first.get("SliceThickness"))
+    if len(run) > 1:
+        spacing = float(np.median(gaps))
+    else:
+        spacing = _float(first.get("SpacingBetweenSlices")) or thickness_hdr or 1.0
+    thickness = thickness_hdr if thickness_hdr and thickness_hdr > 0 else abs(spacing)
+    deviation = float(np.max(np.abs(gaps - spacing)) / spacing) if len(run) > 2 and spacing else 0.0
+    shear = 0.0
+    if len(run) > 1:  # slices must follow their normal; a sideways drift is a tilted (sheared) stack
+        step = (run[-1][1] - run[0][1]) / (len(run) - 1)
+        along = float(step @ normal)
+        sideways = float(np.linalg.norm(step - along * normal))
+        shear = float(np.degrees(np.arctan2(sideways, abs(along)))) if sideways > 0.05 else 0.0
+    row_spacing, col_spacing = (float(v) for v in key[4])
     geometry = StackGeometry(
-        origin=tuple(float(v) for v in first.ImagePositionPatient),
+        origin=tuple(float(v) for v in run[0][1]),
         row_dir=tuple(float(v) for v in row),
         col_dir=tuple(float(v) for v in col),
-        rows=int(first.Rows),
-        cols=int(first.Columns),
+        rows=int(key[2]),
+        cols=int(key[3]),
         n_slices=len(run),
         row_spacing_mm=row_spacing,
         col_spacing_mm=col_spacing,
         slice_spacing_mm=abs(spacing) or thickness,
         slice_thickness_mm=thickness,
     )
-    return Stack(geometry, [(m[1], m[2]) for m in run])
+    return Stack(geometry, [(m[2], m[3]) for m in run], duplicates, deviation, shear)
+
+
+#: Largest volume read into memory (float32 voxels): far above any clinical series.
+MAX_VOXELS = 512 * 1024 * 1024  # 2 GiB of float32
+
+
+def _pixel_problem(exc: Exception, ds: Dataset | None) -> str:
+    """One line saying why pixels could not be read (no header values quoted)."""
+    ts = getattr(getattr(ds, "file_meta", None), "TransferSyntaxUID", None) if ds is not None else None
+    name = getattr(ts, "name", None) or (str(ts) if ts else "unknown transfer syntax")
+    if isinstance(exc, (RuntimeError, NotImplementedError)) and "missing dependencies" in str(exc):
+        return f"no decoder for {name} is installed"
+    return f"{name} data could not be decoded ({type(exc).__name__})"
 
 
 def read_volume(stack: Stack, series_uid: str, description: str, stack_index: int) -> SeriesVolume:
     """Read the pixels of ``stack`` (rescaled to float32) into a SeriesVolume."""
     g = stack.geometry
+    if g.n_slices * g.rows * g.cols > MAX_VOXELS:
+        raise LumbarqiError(f"series {description!r} is too large to read ({g.n_slices} x {g.rows} x {g.cols})")
     array = np.empty((g.n_slices, g.rows, g.cols), np.float32)
     uids: list[str] = []
     for k, (path, _) in enumerate(stack.instances):
+        ds = None
         try:
-            ds = pydicom.dcmread(path)
-            pixels = ds.pixel_array.astype(np.float32)
+            with quiet_pydicom():
+                ds = pydicom.dcmread(path)
+                drop_unconvertible(ds)  # the header read again here: same treatment as in the scan
+                pixels = ds.pixel_array
         except Exception as exc:
-            raise LumbarqiError(f"cannot read the pixels of an image in series {description!r}: {type(exc).__name__}") from None
+            raise LumbarqiError(f"cannot read the pixels of series {description!r}: {_pixel_problem(exc, ds)}") from None
         if pixels.shape != (g.rows, g.cols):
-            raise LumbarqiError(f"an image of series {description!r} is not {g.rows}x{g.cols}")
-        slope, intercept = float(ds.get("RescaleSlope", 1) or 1), float(ds.get("RescaleIntercept", 0) or 0)
-        array[k] = pixels * slope + intercept
-        uids.append(str(ds.SOPInstanceUID))
+            raise LumbarqiError(f"an image of series {description!r} is not {g.rows}x{g.cols} (shape {'x'.join(map(str, pixels.shape))})")
+        slope, intercept = _float(ds.get("RescaleSlope"), 1.0) or 1.0, _float(ds.get("RescaleIntercept"), 0.0) or 0.0
+        array[k] = pixels.astype(np.float32) * slope + intercept
+        uids.append(str(ds.get("SOPInstanceUID", "") or ""))
+    if not np.isfinite(array).all():
+        raise LumbarqiError(f"series {description!r} holds non-finite pixel values")
     return SeriesVolume(array, g, series_uid, description, stack_index, uids, [p for p, _ in stack.instances])

@@ -382,6 +382,7 @@ def _run_locked(root: Path, out: Path, work: Path, workers: int, options: Cohort
     summary = _write_summary(out, root, studies, results, workers, started, t0, final=True)
     progress(f"cohort: {summary['counts']} in {summary['seconds']:.0f} s -> {out / 'cohort.csv'}, {out / 'cohort.json'}")
     if interrupted:
+        shutil.rmtree(out / _WORK / "partial", ignore_errors=True)  # killed studies' half-written folders
         return 130
     return EXIT_OK if all(r.status == "done" for r in results.values()) else EXIT_PARTIAL
 

@@ -35,8 +35,42 @@ def segment_vertebrae(state: RunState, sag: SeriesVolume) -> tuple[np.ndarray, d
     for name, value in SAGITTAL_CLASSES.items():
         if name in seg.classes:
             classes[seg.mask(name)] = value
+    classes = caudal_sacrum(classes, sag)
     state.stage("vertebrae", time.perf_counter() - t, f"vertebral bodies: {int((classes == 1).sum())} voxels, sacrum: {int((classes == 3).sum())}")
     return classes, seg.confidence
+
+
+def caudal_sacrum(classes: np.ndarray, sag: SeriesVolume) -> np.ndarray:
+    """Keep only sacrum voxels caudal to the lowest disc along the spine axis.
+
+    The sacrum anchors the level count, so a false sacrum along the canal or the
+    posterior elements (seen on T1 from a network that learnt the class mostly
+    from the phantom) would shift every level name. The spine axis is the main
+    axis of the vertebral body and disc voxels (patient mm), pointing cranially.
+    """
+    from scipy import ndimage
+
+    body_disc = np.argwhere((classes == SAGITTAL_CLASSES["vertebral_body"]) | (classes == SAGITTAL_CLASSES["disc"]))
+    sacrum = classes == SAGITTAL_CLASSES["sacrum"]
+    disc = classes == SAGITTAL_CLASSES["disc"]
+    if len(body_disc) < 100 or not sacrum.any() or not disc.any():
+        return classes
+    xyz = sag.geometry.voxel_to_lps(body_disc)
+    centre = xyz.mean(axis=0)
+    axis = np.linalg.svd(xyz - centre, full_matrices=False)[2][0]
+    axis *= np.sign(axis[2] or 1.0)
+    comps, n = ndimage.label(disc)
+    sizes = ndimage.sum(disc, comps, range(1, n + 1))
+    lowest = None
+    for i in np.nonzero(sizes >= 0.2 * sizes.max())[0]:
+        p = float((sag.geometry.voxel_to_lps(np.argwhere(comps == i + 1)).mean(axis=0) - centre) @ axis)
+        lowest = p if lowest is None else min(lowest, p)
+    idx = np.argwhere(sacrum)
+    proj = (sag.geometry.voxel_to_lps(idx) - centre) @ axis
+    drop = idx[proj > lowest]
+    out = classes.copy()
+    out[tuple(drop.T)] = 0
+    return out
 
 
 def segment_discs(state: RunState, sag: SeriesVolume) -> tuple[np.ndarray, dict]:

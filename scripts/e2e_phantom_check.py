@@ -27,7 +27,7 @@ def score(study: Path, run: Path) -> dict:
     res = json.loads((run / "results.json").read_text())
     sel_ok = (res["series"]["sagittal_t1"] or {}).get("series_instance_uid") == truth["series"]["sagittal_t1"]["series_instance_uid"] and \
         sorted(a["series_instance_uid"] for a in res["series"]["axial_t1"]) == sorted(a["series_instance_uid"] for a in truth["series"]["axial_t1"])
-    out = {"study": study.name, "selection_ok": sel_ok, "levels": None, "dice": {}}
+    out = {"study": study.name, "selection_ok": bool(sel_ok), "levels": None, "dice": {}}
     sag_uid = truth["series"]["sagittal_t1"]["series_instance_uid"]
     run_maps = res.get("label_maps", {})
     if sag_uid in run_maps:
@@ -40,8 +40,8 @@ def score(study: Path, run: Path) -> dict:
                 continue
             total += 1
             named = vox[vox > 0]
-            hits += bool(named.size) and np.bincount(named).argmax() == value
-        out["levels"] = hits / total if total else None
+            hits += int(bool(named.size) and np.bincount(named).argmax() == value)
+        out["levels"] = float(hits / total) if total else None
         for struct, values in (("vertebral_body", [L.VERTEBRA_LABEL[v] for v in L.VERTEBRAE if v != "S1"]), ("disc", list(L.DISC_LABEL.values())), ("sacrum", [L.VERTEBRA_LABEL["S1"]])):
             a, b = np.isin(t, values), np.isin(r, values)
             if a.sum():
@@ -75,9 +75,9 @@ def main(argv: list[str]) -> None:
             print(f"{study.name}: exit {proc.returncode} {proc.stderr.strip()[-200:]}", flush=True)
         rows.append(score(study, run))
         print(json.dumps(rows[-1]), flush=True)
-    summary = {"studies": len(rows), "selection_ok": sum(r["selection_ok"] for r in rows),
+    summary = {"studies": len(rows), "selection_ok": int(sum(bool(r["selection_ok"]) for r in rows)),
                "level_accuracy_mean": float(np.mean([r["levels"] for r in rows if r["levels"] is not None])) if rows else None,
-               "levels_all_correct": sum(r["levels"] == 1.0 for r in rows),
+               "levels_all_correct": int(sum(r["levels"] == 1.0 for r in rows)),
                "dice_mean": {k: round(float(np.mean([r["dice"][k] for r in rows if k in r["dice"]])), 4) for k in {k for r in rows for k in r["dice"]}}}
     (out / "e2e_summary.json").write_text(json.dumps({"summary": summary, "rows": rows}, indent=1))
     print(json.dumps(summary, indent=1))

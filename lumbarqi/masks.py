@@ -41,7 +41,7 @@ def segment_vertebrae(state: RunState, sag: SeriesVolume) -> tuple[np.ndarray, d
 
 
 def caudal_sacrum(classes: np.ndarray, sag: SeriesVolume) -> np.ndarray:
-    """Keep only sacrum voxels caudal to the lowest disc along the spine axis.
+    """Keep only sacrum voxels caudal to the lowest disc along the spine axis (largest such piece).
 
     The sacrum anchors the level count, so a false sacrum along the canal or the
     posterior elements (seen on T1 from a network that learnt the class mostly
@@ -70,6 +70,10 @@ def caudal_sacrum(classes: np.ndarray, sag: SeriesVolume) -> np.ndarray:
     drop = idx[proj > lowest]
     out = classes.copy()
     out[tuple(drop.T)] = 0
+    comps, n = ndimage.label(out == SAGITTAL_CLASSES["sacrum"])
+    if n > 1:  # the largest caudal piece is the sacrum (the network may keep several candidates)
+        sizes = ndimage.sum(comps > 0, comps, range(1, n + 1))
+        out[(comps > 0) & (comps != int(np.argmax(sizes)) + 1)] = 0
     return out
 
 

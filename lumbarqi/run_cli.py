@@ -18,6 +18,7 @@ def _add_run_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--study", default=None, metavar="UID", help="process this StudyInstanceUID when the input holds several")
     p.add_argument("--labelmap-seg", action="store_true", help="write LABELMAP segmentations (default BINARY: every reader and validator accepts it)")
     p.add_argument("--personalisation", choices=("anthropometric", "curvature", "muscle"), default="muscle", help="how far the OpenSim model is personalised (default muscle)")
+    p.add_argument("--pull-from", default=None, metavar="URL", help="retrieve the study (--study UID) from this DICOMweb server instead of -i")
     p.add_argument("--send-to", default=None, metavar="AE@HOST:PORT", help="send the DICOM outputs to a PACS by C-STORE")
     p.add_argument("--stow-to", default=None, metavar="URL", help="send the DICOM outputs to a DICOMweb STOW-RS endpoint")
     p.add_argument("--no-dicom", action="store_true", help="write results.json/csv only (no SEG, SR or report)")
@@ -38,6 +39,24 @@ def add_subcommands(subparsers) -> None:
     p.set_defaults(func=run)
 
 
+def pull_study(url: str, study_uid: str) -> Path:
+    """Retrieve a study by DICOMweb (WADO-RS) into a new temporary folder; returns the folder."""
+    import tempfile
+
+    from dicomweb_client.api import DICOMwebClient
+
+    folder = Path(tempfile.mkdtemp(prefix="lumbarqi-pull-"))
+    try:
+        datasets = DICOMwebClient(url=url).retrieve_study(study_uid)
+    except Exception as exc:  # network, HTTP or DICOMweb errors: one line, no credentials
+        raise LumbarqiError(f"could not retrieve study {study_uid} from the DICOMweb server: {type(exc).__name__}", 4) from None
+    if not datasets:
+        raise LumbarqiError(f"the DICOMweb server has no study {study_uid}; nothing written", 4)
+    for i, ds in enumerate(datasets):
+        ds.save_as(folder / f"{i:05d}.dcm", enforce_file_format=True)
+    return folder
+
+
 def _options(args: argparse.Namespace):
     from lumbarqi.pipeline import RunOptions
 
@@ -45,6 +64,12 @@ def _options(args: argparse.Namespace):
     inp = args.input or (Path(env["HOLOSCAN_INPUT_PATH"]) if env.get("HOLOSCAN_INPUT_PATH") else None)
     out = args.output or (Path(env["HOLOSCAN_OUTPUT_PATH"]) if env.get("HOLOSCAN_OUTPUT_PATH") else None)
     models = args.models or (Path(env["HOLOSCAN_MODEL_PATH"]) if env.get("HOLOSCAN_MODEL_PATH") else DEFAULT_MODELS)
+    if getattr(args, "pull_from", None):
+        if not args.study:
+            raise LumbarqiError("--pull-from needs --study UID (the study to retrieve)")
+        if out is None:
+            raise LumbarqiError("give -o OUTPUT")
+        inp = pull_study(args.pull_from, args.study)
     if inp is None or out is None:
         raise LumbarqiError("give -i INPUT and -o OUTPUT (or set HOLOSCAN_INPUT_PATH and HOLOSCAN_OUTPUT_PATH)")
     if not inp.is_dir():
@@ -72,6 +97,12 @@ def _run_cohort(args: argparse.Namespace) -> int:
     env = os.environ
     inp = args.input or (Path(env["HOLOSCAN_INPUT_PATH"]) if env.get("HOLOSCAN_INPUT_PATH") else None)
     out = args.output or (Path(env["HOLOSCAN_OUTPUT_PATH"]) if env.get("HOLOSCAN_OUTPUT_PATH") else None)
+    if getattr(args, "pull_from", None):
+        if not args.study:
+            raise LumbarqiError("--pull-from needs --study UID (the study to retrieve)")
+        if out is None:
+            raise LumbarqiError("give -o OUTPUT")
+        inp = pull_study(args.pull_from, args.study)
     if inp is None or out is None:
         raise LumbarqiError("give -i INPUT and -o OUTPUT (or set HOLOSCAN_INPUT_PATH and HOLOSCAN_OUTPUT_PATH)")
     if args.study:

@@ -169,3 +169,28 @@ def test_send_failures_are_one_line_and_leave_files(written):
     with pytest.raises(SendError):
         send_cstore(outputs, "not-an-address")
     assert all(p.is_file() for p in outputs)
+
+
+@pytest.mark.slow
+def test_product_pulls_from_pacs_runs_and_sends_back(orthanc, small_study, small_truth, tmp_path):
+    """The study goes into Orthanc; lumbarqi pulls it by DICOMweb, runs, and sends SEG/SR/PDF back
+    by C-STORE and by STOW-RS; Orthanc lists them under the same study."""
+    import os
+    import sys
+
+    from lumbarqi.reporting.send import send_cstore
+
+    send_cstore(sorted((small_study / "DICOM").rglob("*.dcm")), orthanc.address)
+    out = tmp_path / "out"
+    proc = subprocess.run([sys.executable, "-m", "lumbarqi", "run", "--pull-from", orthanc.url + "/dicom-web",
+                           "--study", small_truth["study_instance_uid"], "-o", str(out),
+                           "--send-to", orthanc.address, "--stow-to", orthanc.url + "/dicom-web"],
+                          capture_output=True, text=True, timeout=600, env=os.environ.copy())
+    assert proc.returncode in (0, 3), proc.stderr
+    log = (out / "lumbarqi.log").read_text()
+    assert "sent by C-STORE" in log and "sent by STOW-RS" in log, log[-1500:]
+    sent = uids_of(sorted((out / "dicom").glob("*.dcm")))
+    series = orthanc.series_of_study(small_truth["study_instance_uid"])
+    for uid, instances in sent.items():
+        assert uid in series and instances <= series[uid]["instances"]
+    assert {"SEG", "SR", "DOC"} <= {s["modality"] for s in series.values()}

@@ -57,14 +57,12 @@ def pull_study(url: str, study_uid: str) -> Path:
     return folder
 
 
-def _options(args: argparse.Namespace):
-    from lumbarqi.pipeline import RunOptions
-
+def _paths(args: argparse.Namespace, allow_pull: bool) -> tuple[Path, Path]:
+    """Input and output folders from the options, the HOLOSCAN_* variables, or a DICOMweb pull."""
     env = os.environ
     inp = args.input or (Path(env["HOLOSCAN_INPUT_PATH"]) if env.get("HOLOSCAN_INPUT_PATH") else None)
     out = args.output or (Path(env["HOLOSCAN_OUTPUT_PATH"]) if env.get("HOLOSCAN_OUTPUT_PATH") else None)
-    models = args.models or (Path(env["HOLOSCAN_MODEL_PATH"]) if env.get("HOLOSCAN_MODEL_PATH") else DEFAULT_MODELS)
-    if getattr(args, "pull_from", None):
+    if allow_pull and getattr(args, "pull_from", None):
         if not args.study:
             raise LumbarqiError("--pull-from needs --study UID (the study to retrieve)")
         if out is None:
@@ -72,6 +70,15 @@ def _options(args: argparse.Namespace):
         inp = pull_study(args.pull_from, args.study)
     if inp is None or out is None:
         raise LumbarqiError("give -i INPUT and -o OUTPUT (or set HOLOSCAN_INPUT_PATH and HOLOSCAN_OUTPUT_PATH)")
+    return inp, out
+
+
+def _options(args: argparse.Namespace):
+    from lumbarqi.pipeline import RunOptions
+
+    env = os.environ
+    models = args.models or (Path(env["HOLOSCAN_MODEL_PATH"]) if env.get("HOLOSCAN_MODEL_PATH") else DEFAULT_MODELS)
+    inp, out = _paths(args, allow_pull=True)
     if not inp.is_dir():
         raise LumbarqiError(f"input folder {inp} does not exist or is not a folder; nothing written", 4)
     inp_r, out_r = inp.resolve(), out.resolve()
@@ -87,24 +94,23 @@ def run(args: argparse.Namespace) -> int:
         return _run_cohort(args)
     from app.runner import run_app
 
-    return run_app(_options(args), verbose=args.verbose)
+    options = _options(args)
+    try:
+        return run_app(options, verbose=args.verbose)
+    finally:
+        if getattr(args, "pull_from", None):  # the retrieved copy is ours: remove it
+            import shutil
+
+            shutil.rmtree(options.input_dir, ignore_errors=True)
 
 
 def _run_cohort(args: argparse.Namespace) -> int:
     """``--cohort``: every study under the input folder, ``--workers`` at a time (lumbarqi.cohort)."""
     from lumbarqi.cohort import CohortOptions, run_cohort
 
-    env = os.environ
-    inp = args.input or (Path(env["HOLOSCAN_INPUT_PATH"]) if env.get("HOLOSCAN_INPUT_PATH") else None)
-    out = args.output or (Path(env["HOLOSCAN_OUTPUT_PATH"]) if env.get("HOLOSCAN_OUTPUT_PATH") else None)
     if getattr(args, "pull_from", None):
-        if not args.study:
-            raise LumbarqiError("--pull-from needs --study UID (the study to retrieve)")
-        if out is None:
-            raise LumbarqiError("give -o OUTPUT")
-        inp = pull_study(args.pull_from, args.study)
-    if inp is None or out is None:
-        raise LumbarqiError("give -i INPUT and -o OUTPUT (or set HOLOSCAN_INPUT_PATH and HOLOSCAN_OUTPUT_PATH)")
+        raise LumbarqiError("--pull-from retrieves one study; it cannot be combined with --cohort")
+    inp, out = _paths(args, allow_pull=False)
     if args.study:
         raise LumbarqiError("--study picks one study; it cannot be combined with --cohort")
     options = CohortOptions(models=args.models, selection_rules=args.selection_rules, personalisation=args.personalisation,

@@ -36,9 +36,12 @@ test: setup
 demo: setup
 	rm -rf demo
 	$(VENV)/bin/lumbarqi phantom --out demo/input --seed 1 --preview
+	$(VENV)/bin/lumbarqi run -i demo/input/DICOM -o demo/output; test $$? -le 3
 	@echo
-	@echo "demo study: demo/input (DICOM/ is the study; truth.json is what lumbarqi should find)"
-	@echo "picture:    demo/input/preview.png"
+	$(PY) scripts/demo_summary.py demo/input demo/output
+	@echo
+	@echo "demo study: demo/input (DICOM/ is the study; truth.json is what lumbarqi should find; preview.png)"
+	@echo "results:    demo/output (results.json, report.pdf, dicom/)"
 
 clean:
 	rm -rf $(VENV) demo .pytest_cache

@@ -137,5 +137,6 @@ def _write_case(folder: Path, image: np.ndarray, label: np.ndarray, geom, plan) 
         "plane": "sagittal" if plan.key.startswith("sag") else "axial",
         "spacing_mm": [geom.col_spacing_mm, geom.row_spacing_mm, geom.slice_spacing_mm],
         "labels": {str(v): n for v, n in names.items()},
+        "complete_labels": True,  # every structure is labelled: nothing unlabelled to ignore in training
     }
     (folder / "meta.json").write_text(json.dumps(meta, indent=1))

@@ -7,34 +7,41 @@ from lumbarqi.masks import segment_discs, segment_muscles, segment_vertebrae
 from operators.base import StageOperator
 
 
-class VertebraSegmenterOperator(StageOperator):
-    """Receives ``sagittal``; emits ``vertebrae``: (generic class map or None, confidence)."""
+class _SagittalSegmenter(StageOperator):
+    """Receives ``sagittal``; emits ``(mask or None, confidence)`` on ``output_name``."""
 
-    stage_name = "vertebrae"
-
-    def setup(self, spec: OperatorSpec):
-        spec.input("sagittal")
-        spec.output("vertebrae")
-
-    def compute(self, op_input, op_output, context):
-        (sag,) = op_input.receive("sagittal")
-        result = self.guarded(lambda: segment_vertebrae(self.state, sag), (None, {}), "vertebra segmentation") if sag is not None else (None, {})
-        op_output.emit(result, "vertebrae")
-
-
-class DiscSegmenterOperator(StageOperator):
-    """Receives ``sagittal``; emits ``discs``: (disc mask or None, confidence)."""
-
-    stage_name = "discs"
+    output_name = ""
+    what = ""
 
     def setup(self, spec: OperatorSpec):
         spec.input("sagittal")
-        spec.output("discs")
+        spec.output(self.output_name)
+
+    def segment(self, sag):
+        raise NotImplementedError  # each subclass names its core function
 
     def compute(self, op_input, op_output, context):
         (sag,) = op_input.receive("sagittal")
-        result = self.guarded(lambda: segment_discs(self.state, sag), (None, {}), "disc segmentation") if sag is not None else (None, {})
-        op_output.emit(result, "discs")
+        result = self.guarded(lambda: self.segment(sag), (None, {}), self.what) if sag is not None else (None, {})
+        op_output.emit(result, self.output_name)
+
+
+class VertebraSegmenterOperator(_SagittalSegmenter):
+    """Emits ``vertebrae``: (generic class map or None, confidence)."""
+
+    stage_name, output_name, what = "vertebrae", "vertebrae", "vertebra segmentation"
+
+    def segment(self, sag):
+        return segment_vertebrae(self.state, sag)
+
+
+class DiscSegmenterOperator(_SagittalSegmenter):
+    """Emits ``discs``: (disc mask or None, confidence)."""
+
+    stage_name, output_name, what = "discs", "discs", "disc segmentation"
+
+    def segment(self, sag):
+        return segment_discs(self.state, sag)
 
 
 class MuscleSegmenterOperator(StageOperator):

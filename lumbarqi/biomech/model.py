@@ -67,23 +67,20 @@ def sagittal_chain(subj: Subject) -> dict[str, dict]:
     h_s1 = 0.025 * s
     n = _ang(a)
     out["S1"] = {"pos": [p[0] - n[0] * h_s1 / 2, p[1] - n[1] * h_s1 / 2], "tilt": a}
+    def stack(name: str, height_mm: float, wedge_deg: float) -> None:
+        """Put one wedge (disc or body) on the current endplate; move the endplate to its top."""
+        nonlocal p, a
+        mid = a - wedge_deg / 2
+        n = _ang(mid)
+        h = height_mm / 1000.0
+        out[name] = {"pos": [p[0] + n[0] * h / 2, p[1] + n[1] * h / 2], "tilt": mid}
+        p = [p[0] + n[0] * h, p[1] + n[1] * h]
+        a -= wedge_deg
+
     for i in range(len(LEVELS) - 1, -1, -1):
-        lvl = LEVELS[i]
-        disc = subj.discs[lvl]
-        mid = a - disc.wedge_deg / 2
-        n = _ang(mid)
-        h = disc.height_middle / 1000.0
-        out[lvl] = {"pos": [p[0] + n[0] * h / 2, p[1] + n[1] * h / 2], "tilt": mid}
-        p = [p[0] + n[0] * h, p[1] + n[1] * h]
-        a -= disc.wedge_deg
-        v = VERTEBRAE[i]
-        vert = subj.vertebrae[v]
-        mid = a - vert.wedge_deg / 2
-        n = _ang(mid)
-        h = vert.height / 1000.0
-        out[v] = {"pos": [p[0] + n[0] * h / 2, p[1] + n[1] * h / 2], "tilt": mid}
-        p = [p[0] + n[0] * h, p[1] + n[1] * h]
-        a -= vert.wedge_deg
+        disc, vert = subj.discs[LEVELS[i]], subj.vertebrae[VERTEBRAE[i]]
+        stack(LEVELS[i], disc.height_middle, disc.wedge_deg)
+        stack(VERTEBRAE[i], vert.height, vert.wedge_deg)
     return out
 
 

@@ -200,7 +200,7 @@ def _undecodable(ds: pydicom.Dataset, ts) -> None:
 # ---------------------------------------------------------------- builders
 
 def b_clean(ctx: Ctx) -> None:
-    pass
+    """The phantom as it is: the reference case, nothing changed."""
 
 
 def b_junk(ctx: Ctx) -> None:
@@ -227,7 +227,7 @@ def b_only_junk(ctx: Ctx) -> None:
 
 
 def b_empty(ctx: Ctx) -> None:
-    pass
+    """An input folder left empty on purpose."""
 
 
 def b_truncated(ctx: Ctx) -> None:

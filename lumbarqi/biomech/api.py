@@ -8,16 +8,28 @@ from __future__ import annotations
 
 import math
 import time
+
+import numpy as np
 from pathlib import Path
 
 from lumbarqi.biomech.anatomy import GRAVITY, LEVELS
 from lumbarqi.biomech.model import SpineModel, build_model, coord_name
-from lumbarqi.biomech.solver import SolveResult, prepare_state, solve_posture
+from lumbarqi.biomech.settle import settle
+from lumbarqi.biomech.solver import RESIDUAL_WEIGHT, SolveResult, prepare_state, solve_posture
 from lumbarqi.biomech.subject import Subject, personalise
 from lumbarqi.biomech.tasks import TASKS, Task, posture
 
 #: A task whose muscles leave more than this moment unbalanced (N m) is reported as not solved.
 MAX_RESIDUAL_NM = 2.0
+#: Largest change of any level rotation (deg) the posture may settle by to balance (see settle.py).
+SETTLE_LIMIT_DEG = 2.0
+#: Sagittal moment (N m) the muscles may leave unbalanced before the posture settles.
+SETTLE_TOLERANCE_NM = 0.25
+#: Residual weight on lateral-bending and axial-rotation moments: small left/right imbalances (a few
+#: N m, from asymmetric muscles) are left to the passive tissues instead of co-contraction.
+OFF_PLANE_RESIDUAL_WEIGHT = 0.1
+#: Largest off-plane moment (N m) left to the passive tissues; above it the stiff weight applies.
+OFF_PLANE_TOLERANCE_NM = MAX_RESIDUAL_NM
 #: Postural co-activation floor for every fascicle (fraction of maximum), see README/notes.
 MIN_ACTIVATION = 0.0
 
@@ -66,14 +78,33 @@ def solve_tasks(subj: Subject, tasks: dict[str, Task], min_activation: float = M
             if task.load_kg not in built:
                 sm = build_model(subj, task.load_kg)
                 built[task.load_kg] = (sm, sm.model.initSystem())
+                if sm.balance_limited and not any(f["code"] == "biomech_balance_limited" for f in flags):
+                    flags.append(_flag("biomech_balance_limited", f"standing balance needs a pelvic tilt outside the adult "
+                                       f"range; {sm.pelvic_tilt_deg:.0f} deg used", structure="pelvis"))
             sm, state = built[task.load_kg]
-            prepare_state(sm.model, state, own_model_coords(sm, task))
-            res = solve_posture(sm.model, state, sm.equilibrium_coords, sm.actuators, sm.fmax, sm.level_joints, min_activation)
+            coords = own_model_coords(sm, task)
+            prepare_state(sm.model, state, coords)
+
+            off_plane = np.array([not c.endswith("_flex") for c in sm.equilibrium_coords])
+
+            def solve(weight: float = RESIDUAL_WEIGHT) -> SolveResult:
+                """Static optimisation; small off-plane imbalances go to the passive tissues (see OFF_PLANE_*)."""
+                def run(w_off: float) -> SolveResult:
+                    return solve_posture(sm.model, state, sm.equilibrium_coords, sm.actuators, sm.fmax, sm.level_joints,
+                                         min_activation, residual_weight=np.where(off_plane, min(weight, w_off), weight))
+                res = run(OFF_PLANE_RESIDUAL_WEIGHT)
+                if res.residual is not None and np.any(np.abs(res.residual[off_plane]) > OFF_PLANE_TOLERANCE_NM):
+                    res = run(weight)  # a real lateral/twisting demand: muscles must meet it
+                return res
+
+            res, settled_deg = settle(solve, sm.model, state, coords, sm.equilibrium_coords, solve(),
+                                      tolerance_nm=SETTLE_TOLERANCE_NM, limit_deg=SETTLE_LIMIT_DEG)
         except Exception as exc:  # a task that cannot be built or solved is reported, never raised
             flags.append(_flag("biomech_task_failed", f"{name}: {type(exc).__name__}: {exc}", structure=name))
             continue
         diag[name] = {"seconds": time.perf_counter() - t0, "residual_nm": res.residual_nm, "required_nm": res.required_nm,
-                      "max_activation": res.max_activation, "forces": res.forces}
+                      "max_activation": res.max_activation, "forces": res.forces, "settled_deg": settled_deg,
+                      "pelvic_tilt_deg": sm.pelvic_tilt_deg}
         if res.residual_nm > max(MAX_RESIDUAL_NM, 0.05 * res.required_nm):
             flags.append(_flag("biomech_task_unsolved", f"{name}: muscles cannot balance the posture "
                                f"({res.residual_nm:.1f} N m left over)", structure=name))

@@ -3,10 +3,13 @@
 The muscle map (JSON, see ``data/maps/``) names, for the model: the joint at each disc level
 (child = superior body), muscle groups as name prefixes, the pelvis-tilt coordinate and its sign
 (value = sign x pelvic flexion), the shoulder and elbow flexion coordinates, the hand bodies that
-carry the load, and coordinates to hold fixed. The same posture as the lumbarqi model is imposed
-level by level (each joint's rotation functions are inverted numerically, coordinate couplers are
-switched off), body masses are scaled to the subject's mass, and the same static optimisation and
-joint-reaction computation runs (``solver.py``). Segment lengths are not rescaled.
+carry the load, the hip joints, and coordinates to hold fixed. The same posture as the lumbarqi
+model is imposed level by level (each joint's rotation functions are inverted numerically,
+coordinate couplers are switched off), with the same standing balance: the pelvis is tilted so
+that the upper body's centre of mass (everything above the T12/L1 joint) lies over the hip axis,
+as :func:`lumbarqi.biomech.model.standing_balance` does for the lumbarqi model. Body masses are
+scaled to the subject's mass, and the same static optimisation and joint-reaction computation runs
+(``solver.py``). Segment lengths are not rescaled.
 """
 from __future__ import annotations
 
@@ -14,10 +17,11 @@ import json
 import math
 from pathlib import Path
 
+import numpy as np
 import opensim as osim
 from scipy.optimize import brentq
 
-from lumbarqi.biomech.anatomy import DATA_DIR, GRAVITY
+from lumbarqi.biomech.anatomy import DATA_DIR, GRAVITY, anatomy
 from lumbarqi.biomech.api import MAX_RESIDUAL_NM, format_loads
 from lumbarqi.biomech.solver import prepare_state, solve_posture
 from lumbarqi.biomech.subject import Subject
@@ -106,6 +110,53 @@ def base_coords(model: osim.Model, mmap: dict, task: Task) -> tuple[dict[str, fl
     return coords, eq, notes
 
 
+def _bodies_above(model: osim.Model, joint_name: str) -> list[str]:
+    """Names of the bodies carried by ``joint_name``'s child (the child and everything distal to it)."""
+    js = model.getJointSet()
+    parent = {}
+    for i in range(js.getSize()):
+        j = js.get(i)
+        parent[j.getChildFrame().findBaseFrame().getName()] = j.getParentFrame().findBaseFrame().getName()
+    top = js.get(joint_name).getChildFrame().findBaseFrame().getName()
+    out = []
+    for body in parent:
+        b = body
+        while b in parent and b != top:
+            b = parent[b]
+        if b == top:
+            out.append(body)
+    return out
+
+
+def upper_body_offset_m(model: osim.Model, state: osim.State, mmap: dict) -> float:
+    """Anterior distance (m) of the CM of everything above the T12/L1 joint from the hip-axis midpoint."""
+    model.realizePosition(state)
+    bs = model.getBodySet()
+    mass, moment = 0.0, 0.0
+    for name in _bodies_above(model, mmap["levels"]["T12/L1"]):
+        b = bs.get(name)
+        mass += b.getMass()
+        moment += b.getMass() * b.findStationLocationInGround(state, b.getMassCenter()).get(0)
+    js = model.getJointSet()
+    hip = np.mean([js.get(j).getChildFrame().getPositionInGround(state).get(0) for j in mmap["hip_joints"]])
+    return moment / mass - hip
+
+
+def balance_pelvis(model: osim.Model, state: osim.State, mmap: dict, coords: dict[str, float]) -> float:
+    """Pelvis-coordinate offset (rad) putting the upper-body CM over the hip axis in the posture ``coords``."""
+    target = anatomy()["upper_body"]["hat_com_anterior_of_hip_axis_mm"] / 1000.0
+    pel = mmap["pelvis"]["coordinate"]
+
+    def offset(delta: float) -> float:
+        prepare_state(model, state, {**coords, pel: coords[pel] + delta}, disable_constraints=True)
+        return upper_body_offset_m(model, state, mmap) - target
+
+    lim = math.radians(30.0)
+    if offset(-lim) * offset(lim) > 0:
+        raise ValueError("the upper body cannot be balanced over the hips by tilting the pelvis")
+    return brentq(offset, -lim, lim, xtol=1e-6)
+
+
 def _muscles(model: osim.Model, mmap: dict) -> tuple[list[str], dict[str, float]]:
     prefixes = [p for group in mmap["muscle_groups"].values() for p in group]
     mus = model.getMuscles()
@@ -123,12 +174,18 @@ def solve_base_model(path: Path, mmap: dict | None, subj: Subject, tasks: dict[s
     diag: dict[str, dict] = {}
     built: dict[float, tuple[osim.Model, osim.State]] = {}
     bw = subj.mass_kg * GRAVITY
+    balance: float | None = None
     for name, task in tasks.items():
         try:
             if task.load_kg not in built:
                 built[task.load_kg] = _load_model(path, mmap, subj, task.load_kg)
             model, state = built[task.load_kg]
+            if balance is None:  # standing balance of the unloaded model, kept for every task
+                unloaded = built.setdefault(0.0, _load_model(path, mmap, subj, 0.0))
+                balance = balance_pelvis(*unloaded, mmap, base_coords(unloaded[0], mmap, Task("standing"))[0])
+                diag["balance_pelvis_deg"] = math.degrees(balance)
             coords, eq, notes = base_coords(model, mmap, task)
+            coords[mmap["pelvis"]["coordinate"]] += balance
             prepare_state(model, state, coords, disable_constraints=True)
             acts, fmax = _muscles(model, mmap)
             res = solve_posture(model, state, eq, acts, fmax, mmap["levels"], disc_axes="chain")

@@ -3,7 +3,9 @@
 Frames (OpenSim convention): ground x anterior, y superior, z right; origin at the midpoint of the
 hip joint centres. Bodies: ``pelvis`` (with sacrum; hinged to ground at the hips by ``hip_flex``),
 ``L5`` .. ``L1``, ``thorax`` (T12 and everything above: head, neck, trunk), ``upper_arm_{r,l}``,
-``forearm_{r,l}`` (with hand) and optionally ``load`` welded to the right hand. Every body frame is
+``forearm_{r,l}`` (with hand) and optionally ``load`` welded to the right hand. Passive
+intervertebral structures (posterior ligaments, motion-segment stiffness) come from
+:mod:`lumbarqi.biomech.passive`. Every body frame is
 parallel to ground in the reference (standing) posture; vertebral bodies sit at their centres.
 
 Joints: one 3-DOF CustomJoint per disc (T12/L1 .. L5/S1) whose frames lie at the disc centre
@@ -20,6 +22,8 @@ from dataclasses import dataclass, field
 import opensim as osim
 
 from lumbarqi.biomech.anatomy import LEVELS, VERTEBRAE, anatomy
+from lumbarqi.biomech.frames import _ang, _local, attachment
+from lumbarqi.biomech.passive import add_passive_structures, set_resting_lengths
 from lumbarqi.biomech.subject import Subject
 
 osim.Logger.setLevelString("error")
@@ -44,25 +48,24 @@ class SpineModel:
     groups: dict[str, str]  # actuator -> muscle group
     mass_kg: float
     posture_coords: dict[str, tuple[str, float]] = field(default_factory=dict)  # role -> (coordinate, sign)
+    pelvic_tilt_deg: float = 0.0  # standing pelvic tilt after balancing (deg)
+    balance_limited: bool = False  # True when the balanced tilt fell outside the adult range and was clipped
 
 
-def _ang(a_deg: float) -> tuple[float, float]:
-    a = math.radians(a_deg)
-    return math.sin(a), math.cos(a)
-
-
-def sagittal_chain(subj: Subject) -> dict[str, dict]:
+def sagittal_chain(subj: Subject, pelvic_rotation_deg: float = 0.0) -> dict[str, dict]:
     """Positions (m, pelvis frame) and forward tilts (deg) of disc and vertebral body centres.
 
     Built from the S1 endplate (placed by pelvic tilt and sacral slope, Legaye et al. 1998)
     upward through each disc and vertebra using their mid-sagittal heights and wedge angles.
+    ``pelvic_rotation_deg`` rotates the pelvis backwards about the hip axis (pelvic tilt up,
+    sacral slope down by the same angle; pelvic incidence unchanged).
     """
     pel = anatomy()["pelvis"]
     s = subj.scale
     d = pel["hip_to_s1_mm"] * s / 1000.0
-    sx, cy = _ang(pel["pelvic_tilt_deg"])
+    sx, cy = _ang(pel["pelvic_tilt_deg"] + pelvic_rotation_deg)
     p = [-d * sx, d * cy]
-    a = pel["sacral_slope_deg"]  # forward tilt of the current endplate normal
+    a = pel["sacral_slope_deg"] - pelvic_rotation_deg  # forward tilt of the current endplate normal
     out: dict[str, dict] = {}
     h_s1 = 0.025 * s
     n = _ang(a)
@@ -84,10 +87,30 @@ def sagittal_chain(subj: Subject) -> dict[str, dict]:
     return out
 
 
-def _local(tilt_deg: float, ant: float, sup: float) -> tuple[float, float]:
-    """Endplate-aligned (anterior, superior) offset -> ground-parallel body (x, y)."""
-    sn, cs = _ang(tilt_deg)
-    return ant * cs + sup * sn, -ant * sn + sup * cs
+def standing_balance(subj: Subject) -> tuple[float, bool]:
+    """Backward pelvic rotation (deg) that puts the upper-body CM over the hip axis, and whether it was clipped.
+
+    The thorax CM sits ``hat_com_anterior_of_t12_mm`` in front of the T12 body centre; rotating
+    the pelvis (with the whole lumbar chain) about the hip axis moves T12 until that CM lies
+    ``hat_com_anterior_of_hip_axis_mm`` in front of the hip axis. The resulting pelvic tilt is
+    kept within ``pelvis.pelvic_tilt_range_deg`` (Vialle et al. 2005).
+    """
+    a = anatomy()
+    target = (a["upper_body"]["hat_com_anterior_of_hip_axis_mm"] - a["upper_body"]["hat_com_anterior_of_t12_mm"]) * subj.scale / 1000.0
+    x, y = sagittal_chain(subj)["T12"]["pos"]
+    radius, phi = math.hypot(x, y), math.atan2(y, x)
+    rot = math.degrees(math.acos(max(-1.0, min(1.0, target / radius))) - phi)
+    lo, hi = a["pelvis"]["pelvic_tilt_range_deg"]
+    tilt = a["pelvis"]["pelvic_tilt_deg"] + rot
+    clipped = min(max(tilt, lo), hi)
+    return clipped - a["pelvis"]["pelvic_tilt_deg"], clipped != tilt
+
+
+def _rotate_pelvic(point_m: list[float], rotation_deg: float) -> list[float]:
+    """A pelvis landmark (m, hip-axis origin, reference tilt) after the pelvis rotates backwards by ``rotation_deg``."""
+    sn, cs = _ang(rotation_deg)
+    x, y = point_m[0], point_m[1]
+    return [x * cs - y * sn, x * sn + y * cs, point_m[2]]
 
 
 def _custom_joint(name, parent, p_xyz, child, c_xyz, tilt_deg, coords):
@@ -118,7 +141,8 @@ def build_model(subj: Subject, load_kg: float = 0.0) -> SpineModel:
     mf = a["segment_mass_fraction"][subj.sex]
     lumf = a["segment_mass_fraction"]["lumbar"]
     ub = a["upper_body"]
-    chain = sagittal_chain(subj)
+    rotation, limited = standing_balance(subj)
+    chain = sagittal_chain(subj, rotation)
     model = osim.Model()
     model.setName("lumbarqi_lumbar_spine")
     model.setGravity(osim.Vec3(0, -9.80665, 0))
@@ -135,7 +159,8 @@ def build_model(subj: Subject, load_kg: float = 0.0) -> SpineModel:
 
     com_ant = ub["lumbar_com_anterior_of_vertebral_body_mm"] * s / 1000.0
     thorax_mass = mass * (mf["head_neck"] + mf["upper_trunk"] + mf["middle_trunk"] - lumf["L1"] - lumf["L2"] - lumf["L3"])
-    hat = [ub["hat_com_anterior_of_hip_axis_mm"] * s / 1000.0, chain["T12/L1"]["pos"][1] + ub["hat_com_above_t12l1_mm"] * s / 1000.0]
+    hat = [chain["T12"]["pos"][0] + ub["hat_com_anterior_of_t12_mm"] * s / 1000.0,
+           chain["T12/L1"]["pos"][1] + ub["hat_com_above_t12l1_mm"] * s / 1000.0]
     level_joints: dict[str, str] = {}
     eq: list[str] = []
     for i in range(len(LEVELS) - 1, -1, -1):
@@ -184,13 +209,16 @@ def build_model(subj: Subject, load_kg: float = 0.0) -> SpineModel:
         model.addJoint(osim.WeldJoint("grip", bodies["forearm_r"], osim.Vec3(0, grip, -0.5 * L["shoulder_width"] * H * 0.8),
                                       osim.Vec3(0), load, osim.Vec3(0), osim.Vec3(0)))
 
-    actuators, fmax, groups = _add_muscles(model, subj, bodies, origin, chain)
+    actuators, fmax, groups = _add_muscles(model, subj, bodies, origin, chain, rotation)
+    ligaments = add_passive_structures(model, subj, bodies, chain)
     model.finalizeConnections()
+    set_resting_lengths(model, model.initSystem(), ligaments)
     posture = {"hip": ("hip_flex", -1.0)}
     for side in ("r", "l"):
         posture[f"shoulder_{side}"] = (f"shoulder_flex_{side}", 1.0)
         posture[f"elbow_{side}"] = (f"elbow_flex_{side}", 1.0)
-    return SpineModel(model, level_joints, eq, actuators, fmax, groups, mass + load_kg, posture)
+    return SpineModel(model, level_joints, eq, actuators, fmax, groups, mass + load_kg, posture,
+                      anatomy()["pelvis"]["pelvic_tilt_deg"] + rotation, limited)
 
 
 def _hinge(cname: str) -> osim.SpatialTransform:
@@ -204,7 +232,7 @@ def _hinge(cname: str) -> osim.SpatialTransform:
     return st
 
 
-def _add_muscles(model, subj: Subject, bodies, origin, chain):
+def _add_muscles(model, subj: Subject, bodies, origin, chain, pelvic_rotation_deg: float = 0.0):
     """Add every fascicle as a PathActuator; returns (names, fmax by name, group by name)."""
     a = anatomy()
     mus = a["muscle"]
@@ -213,11 +241,8 @@ def _add_muscles(model, subj: Subject, bodies, origin, chain):
     fmax: dict[str, float] = {}
     groups: dict[str, str] = {}
 
-    def point(v: str, ant_mm: float, sup_mm: float, lat_mm: float, zsign: float):
-        x, y = _local(chain[v]["tilt"], ant_mm / 1000.0, sup_mm / 1000.0)
-        if v == "S1":  # pelvis frame origin is the hip midpoint
-            x, y = x + chain["S1"]["pos"][0], y + chain["S1"]["pos"][1]
-        return osim.Vec3(x, y, zsign * lat_mm / 1000.0)
+    def point(v: str, ant_mm: float, sup_mm: float, lat_mm: float, zsign: float) -> osim.Vec3:
+        return attachment(chain, v, ant_mm, sup_mm, zsign * lat_mm)
 
     for f in mus["fascicles"]:
         upper = f["upper"]
@@ -240,7 +265,7 @@ def _add_muscles(model, subj: Subject, bodies, origin, chain):
                 act.addNewPathPoint(f"{name}_p{k}", bodies[v], point(v, ant, sup, lat, zsign))
                 k += 1
             if f.get("insertion") == "femur":
-                b = [c * s / 1000.0 for c in mus["psoas_pelvic_brim_mm"]]
+                b = _rotate_pelvic([c * s / 1000.0 for c in mus["psoas_pelvic_brim_mm"]], pelvic_rotation_deg)
                 act.addNewPathPoint(f"{name}_p{k}", bodies["S1"], osim.Vec3(b[0], b[1], zsign * b[2]))
                 fi = [c * s / 1000.0 for c in mus["femur_insertion_mm"]]
                 act.addNewPathPoint(f"{name}_p{k + 1}", model.getGround(), osim.Vec3(fi[0], fi[1], zsign * fi[2]))
@@ -255,7 +280,7 @@ def _add_muscles(model, subj: Subject, bodies, origin, chain):
             act = osim.PathActuator()
             act.setName(name)
             act.set_optimal_force(subj.fmax[(f["name"], side)])
-            pv = [c * s / 1000.0 for c in f["pelvis_mm"]]
+            pv = _rotate_pelvic([c * s / 1000.0 for c in f["pelvis_mm"]], pelvic_rotation_deg)
             tv = [c * s / 1000.0 for c in f["thorax_mm"]]
             act.addNewPathPoint(f"{name}_p1", bodies["S1"], osim.Vec3(pv[0], pv[1], zsign * pv[2]))
             act.addNewPathPoint(f"{name}_p2", bodies["T12"], osim.Vec3(tv[0], tv[1], zsign * tv[2]))
@@ -266,4 +291,4 @@ def _add_muscles(model, subj: Subject, bodies, origin, chain):
     return names, fmax, groups
 
 
-__all__ = ["SpineModel", "build_model", "coord_name", "sagittal_chain"]
+__all__ = ["SpineModel", "build_model", "coord_name", "sagittal_chain", "standing_balance"]

@@ -39,6 +39,7 @@ class SolveResult:
     required_nm: float  # largest moment the actuators had to balance (N m)
     max_activation: float
     forces: dict[str, float]
+    residual: np.ndarray | None = None  # actuator minus required generalised force per equilibrium coordinate
 
 
 def _vec(v: osim.Vec3) -> np.ndarray:
@@ -79,7 +80,7 @@ def prepare_state(model: osim.Model, state: osim.State, coords: dict[str, float]
 
 def solve_posture(model: osim.Model, state: osim.State, eq_coords: list[str], actuators: list[str],
                   fmax: dict[str, float], level_joints: dict[str, str], min_activation: float = 0.0,
-                  disc_axes: str = "joint") -> SolveResult:
+                  disc_axes: str = "joint", residual_weight: float | np.ndarray = RESIDUAL_WEIGHT) -> SolveResult:
     """Static optimisation + joint reactions at the posture already set by :func:`prepare_state`.
 
     ``disc_axes``: "joint" takes the disc normal from the joint frames (lumbarqi model: frames
@@ -95,6 +96,8 @@ def solve_posture(model: osim.Model, state: osim.State, eq_coords: list[str], ac
     udot = osim.Vector(state.getNU(), 0.0)
     fset = model.getForceSet()
     acts = [osim.ScalarActuator.safeDownCast(fset.get(n)) for n in actuators]
+    for act in _scalar_actuators(model):  # a previous solve leaves its tensions applied
+        act.setOverrideActuation(state, 0.0)
 
     def residual() -> np.ndarray:
         tau = idsolver.solve(state, udot)
@@ -108,8 +111,8 @@ def solve_posture(model: osim.Model, state: osim.State, eq_coords: list[str], ac
         act.setOverrideActuation(state, 0.0)
     f = np.array([fmax[n] for n in actuators])
     B = R * f
-    w = np.sqrt(RESIDUAL_WEIGHT)
-    A = np.vstack([w * B, np.eye(len(acts))])
+    w = np.sqrt(np.broadcast_to(np.asarray(residual_weight, dtype=float), (len(rows),)))
+    A = np.vstack([w[:, None] * B, np.eye(len(acts))])
     b = np.concatenate([w * tau0, np.zeros(len(acts))])
     sol = lsq_linear(A, b, bounds=(np.full(len(acts), min_activation), np.ones(len(acts))), method="bvls")
     act_val = np.clip(sol.x, min_activation, 1.0)
@@ -142,4 +145,13 @@ def solve_posture(model: osim.Model, state: osim.State, eq_coords: list[str], ac
         loads[level] = {"compression_n": float(force @ n), "shear_ap_n": float(-force @ ap), "shear_lateral_n": float(-force @ lat)}
     return SolveResult(loads, float(np.max(np.abs(resid))) if len(resid) else 0.0,
                        float(np.max(np.abs(tau0))) if len(tau0) else 0.0, float(act_val.max()) if len(act_val) else 0.0,
-                       dict(zip(actuators, map(float, forces))))
+                       dict(zip(actuators, map(float, forces))), resid)
+
+
+def required_forces(model: osim.Model, state: osim.State, coords: dict[str, float], eq_coords: list[str]) -> np.ndarray:
+    """Generalised forces (N m) the actuators must supply at ``coords`` (gravity and passive forces included)."""
+    prepare_state(model, state, coords)
+    names = model.getCoordinateNamesInMultibodyTreeOrder()
+    order = [names.getElt(i) for i in range(names.size())]
+    tau = osim.InverseDynamicsSolver(model).solve(state, osim.Vector(state.getNU(), 0.0))
+    return np.array([tau.get(order.index(c)) for c in eq_coords])

@@ -184,13 +184,18 @@ def _model_csa_cm2(group: str, side: str, level: str, fmax: dict) -> float:
 
 
 def _apply_measured_muscles(results: dict, subj: Subject) -> None:
-    """Scale fascicle forces to measured CSA; move tracks to measured centroids (Bruno et al. 2015)."""
+    """Scale fascicle forces to measured CSA; move tracks to measured centroids (Bruno et al. 2015).
+
+    Forces: every fascicle of a group (per side) is scaled by the ratio of the lean measured CSA
+    summed over the measured levels to the model's CSA at the same levels.
+    """
     mus = anatomy()["muscle"]
     measured = results.get("muscles") or {}
     for group in MEASURED_GROUPS:
         tracks = _group_tracks(group)
         for side in SIDES:
             ratios: dict[str, float] = {}
+            pooled = [0.0, 0.0]  # lean measured CSA, model CSA (cm^2) over the measured levels
             shifts: dict[str, list[list[float]]] = {}
             for lvl in LEVELS:
                 m = ((measured.get(lvl) or {}).get(group) or {}).get(side) or {}
@@ -199,6 +204,8 @@ def _apply_measured_muscles(results: dict, subj: Subject) -> None:
                 if csa and csa > 0 and model_csa > 0:
                     lean = csa * (1.0 - min(max(_num(m.get("fat_index")) or 0.0, 0.0), 0.9))
                     ratios[lvl] = lean / 100.0 / model_csa
+                    pooled[0] += lean / 100.0
+                    pooled[1] += model_csa
                 cen = m.get("centroid_mm")
                 if isinstance(cen, (list, tuple)) and len(cen) == 2 and all(_num(c) is not None for c in cen):
                     upper, lower = lvl.split("/")
@@ -213,12 +220,12 @@ def _apply_measured_muscles(results: dict, subj: Subject) -> None:
                         shifts.setdefault(v, []).append(delta)
             if not ratios:
                 _flag(subj.flags, "biomech_default_muscle", f"{group} {side}: CSA not measured, regression used", structure=group)
+            # one factor per group and side, pooled over the measured levels: a single level's mask error
+            # must not make one fascicle (and so the whole task) saturate
+            k = pooled[0] / pooled[1] if pooled[1] > 0 else 1.0
             for f in mus["fascicles"]:
-                if f["track"] not in tracks:
-                    continue
-                crossed = [ratios[lvl] for lvl in levels_crossed(f["upper"], f.get("lower", "S1")) if lvl in ratios]
-                k = sum(crossed) / len(crossed) if crossed else (sum(ratios.values()) / len(ratios) if ratios else 1.0)
-                subj.fmax[(f["name"], side)] *= min(max(k, 0.05), 5.0)
+                if f["track"] in tracks:
+                    subj.fmax[(f["name"], side)] *= min(max(k, 0.05), 5.0)
             for t in tracks:
                 for v, ds in shifts.items():
                     p = subj.tracks[(t, side)][v]

@@ -71,6 +71,22 @@ def _invert(fn: osim.Function, target: float, lo: float, hi: float) -> float:
     return brentq(f, lo, hi, xtol=1e-9)
 
 
+def _level_axes(joint: osim.Joint) -> list[tuple[str, float, str, osim.Function]]:
+    """(posture component, sign, coordinate, rotation function) for each single-coordinate rotation of a level joint."""
+    cj = osim.CustomJoint.safeDownCast(joint)
+    out = []
+    for k in range(3 if cj is not None else 0):
+        ta = cj.getSpatialTransform().getTransformAxis(k)
+        names = ta.getCoordinateNamesInArray()
+        if names.getSize() != 1:
+            continue
+        vec = ta.getAxis().to_numpy()
+        axis = max(range(3), key=lambda i: abs(vec[i]))
+        comp, sign = _AXES[axis]
+        out.append((comp, sign * (1.0 if vec[axis] > 0 else -1.0), names.get(0), ta.getFunction()))
+    return out
+
+
 def base_coords(model: osim.Model, mmap: dict, task: Task) -> tuple[dict[str, float], list[str], list[str]]:
     """(coordinate values, equilibrium coordinates, notes) imposing ``task`` on the base model."""
     p = posture(task)
@@ -78,28 +94,24 @@ def base_coords(model: osim.Model, mmap: dict, task: Task) -> tuple[dict[str, fl
     eq: list[str] = []
     notes: list[str] = []
     js = model.getJointSet()
-    for level, jname in mmap["levels"].items():
-        joint = js.get(jname)
-        want = dict(zip(("flex", "bend", "rot"), p.levels[level]))
-        cj = osim.CustomJoint.safeDownCast(joint)
-        done = set()
-        for k in range(3 if cj is not None else 0):
-            ta = cj.getSpatialTransform().getTransformAxis(k)
-            names = ta.getCoordinateNamesInArray()
-            if names.getSize() != 1:
-                continue
-            ax = [abs(x) for x in ta.getAxis().to_numpy()]
-            axis = max(range(3), key=lambda i: ax[i])
-            comp, sign = _AXES[axis]
-            sign *= 1.0 if ta.getAxis().to_numpy()[axis] > 0 else -1.0
-            cname = names.get(0)
+    axes = {level: _level_axes(js.get(jname)) for level, jname in mmap["levels"].items()}
+    wanted = {level: dict(zip(("flex", "bend", "rot"), p.levels[level])) for level in axes}
+    for comp in ("flex", "bend", "rot"):  # a rotation the model lacks at one level goes to the levels that have it
+        missing = [lvl for lvl in axes if comp not in {a[0] for a in axes[lvl]} and abs(wanted[lvl][comp]) > 1e-6]
+        able = [lvl for lvl in axes if comp in {a[0] for a in axes[lvl]}]
+        total = sum(abs(wanted[lvl][comp]) for lvl in able)
+        for lvl in missing:
+            notes.append(f"{lvl}: the base model has no {comp} rotation here; its {wanted[lvl][comp]:.1f} deg "
+                         f"{'is spread over the other levels' if able else 'is not imposed'}")
+            for other in able:
+                share = abs(wanted[other][comp]) / total if total > 0 else 1.0 / len(able)
+                wanted[other][comp] += wanted[lvl][comp] * share
+            wanted[lvl][comp] = 0.0
+    for level, level_axes in axes.items():
+        for comp, sign, cname, fn in level_axes:
             c = model.getCoordinateSet().get(cname)
             eq.append(cname)
-            coords[cname] = _invert(ta.getFunction(), sign * math.radians(want[comp]), c.getRangeMin() - 1, c.getRangeMax() + 1)
-            done.add(comp)
-        for comp in ("flex", "bend", "rot"):
-            if comp not in done and abs(want[comp]) > 1e-6:
-                notes.append(f"{level}: the base model has no {comp} rotation here; {want[comp]:.1f} deg not imposed")
+            coords[cname] = _invert(fn, sign * math.radians(wanted[level][comp]), c.getRangeMin() - 1, c.getRangeMax() + 1)
     pel = mmap["pelvis"]
     coords[pel["coordinate"]] = pel["sign"] * math.radians(p.pelvis_flexion_deg)
     for c in mmap["shoulders"]:

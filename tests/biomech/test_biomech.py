@@ -148,9 +148,12 @@ def test_reference_model_path(name):
     from lumbarqi.biomech.base_model import solve_base_model
 
     subj = personalise(_results(), "muscle")
-    tasks = {t: TASKS[t] for t in ("standing", "flexion_30")}
-    loads, flags, _ = solve_base_model(SHARED / name, None, subj, tasks)
+    tasks = {t: TASKS[t] for t in ("standing", "flexion_30", "lateral_bend_20")}
+    loads, flags, diag = solve_base_model(SHARED / name, None, subj, tasks)
     assert set(loads) == set(tasks), flags
+    assert abs(diag["balance_pelvis_deg"]) < 15.0  # the same standing balance as the lumbarqi model
+    if name.startswith("raabe"):  # no T12/L1 flexion/bending in this model: the rotation goes to L1-S1
+        assert any(f["code"] == "biomech_base_model_posture" and "spread" in f["message"] for f in flags)
     ours, _, _ = solve_tasks(subj, tasks)
     for lvl in ("L4/L5", "L5/S1"):
         assert loads["standing"][lvl]["compression_n"] < loads["flexion_30"][lvl]["compression_n"]

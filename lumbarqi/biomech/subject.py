@@ -18,6 +18,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from lumbarqi.biomech.anatomy import LEVELS, MEASURED_GROUPS, SIDES, VERTEBRAE, anatomy, levels_crossed
+from lumbarqi.morphometry.quality import RANGES
 
 PERSONALISATIONS: tuple[str, ...] = ("anthropometric", "curvature", "muscle")
 
@@ -113,27 +114,42 @@ def _default_geometry(scale: float) -> tuple[dict[str, Disc], dict[str, Vertebra
     return discs, verts
 
 
+def _implausible(kind: str, values: dict[str, float | None]) -> list[str]:
+    """Keys of ``values`` outside the morphometry plausibility ranges (a failed segmentation, not anatomy)."""
+    out = []
+    for key, value in values.items():
+        bounds = RANGES.get(f"{kind}.{key}")
+        if value is not None and bounds and not bounds[0] <= value <= bounds[1]:
+            out.append(f"{key}={value:g}")
+    return out
+
+
 def _measured_geometry(results: dict, discs: dict[str, Disc], verts: dict[str, Vertebra], flags: list[dict]) -> None:
     """Overwrite defaults with measured disc/vertebra geometry; reconcile with the lordosis angle."""
     measured_d = results.get("discs") or {}
     measured_v = results.get("vertebrae") or {}
     missing_wedge: list[str] = []
+    disc_keys = ("height_anterior_mm", "height_middle_mm", "height_posterior_mm", "depth_mm")
     for lvl in LEVELS:
         m = measured_d.get(lvl) or {}
-        vals = [_num(m.get(k)) for k in ("height_anterior_mm", "height_middle_mm", "height_posterior_mm", "depth_mm")]
-        if all(v is not None and v > 0 for v in vals):
+        vals = [_num(m.get(k)) for k in disc_keys]
+        bad = _implausible("disc", dict(zip(disc_keys, vals)))
+        if all(v is not None and v > 0 for v in vals) and not bad:
             discs[lvl] = Disc(*vals)
         else:
             missing_wedge.append(lvl)
-            _flag(flags, "biomech_default_geometry", "disc geometry not measured: default used", level=lvl, structure="disc")
+            why = f"implausible {', '.join(bad)}" if bad and all(v is not None for v in vals) else "not measured"
+            _flag(flags, "biomech_default_geometry", f"disc geometry {why}: default used", level=lvl, structure="disc")
     for v in VERTEBRAE[:-1]:
         m = measured_v.get(v) or {}
         h = _num(m.get("height_middle_mm")) or _num(m.get("height_mean_mm"))
         depth, wedge = _num(m.get("depth_mm")), _num(m.get("wedge_deg"))
-        if h and depth:
+        bad = _implausible("vertebra", {"height_middle_mm": h, "depth_mm": depth, "wedge_deg": wedge})
+        if h and depth and not bad:
             verts[v] = Vertebra(h, wedge or 0.0, depth)
         else:
-            _flag(flags, "biomech_default_geometry", "vertebral body not measured: default used", level=v, structure="vertebral_body")
+            why = f"implausible {', '.join(bad)}" if bad else "not measured"
+            _flag(flags, "biomech_default_geometry", f"vertebral body {why}: default used", level=v, structure="vertebral_body")
     lordosis = _num(results.get("lordosis_deg"))
     if lordosis is None:
         _flag(flags, "biomech_default_geometry", "lordosis not measured: segment angles from disc shapes/defaults",

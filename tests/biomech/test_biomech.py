@@ -160,3 +160,16 @@ def test_reference_model_path(name):
         # same posture and load: within a factor 1.6 of the lumbarqi model (closer at flexion, see notes)
         ratio = loads["flexion_30"][lvl]["compression_n"] / ours["flexion_30"][lvl]["compression_n"]
         assert 0.6 < ratio < 1.6
+
+
+def test_implausible_geometry_falls_back_to_defaults():
+    """A merged vertebral body (failed segmentation) must not reach the model."""
+    r = _results()
+    r["vertebrae"]["L3"]["height_middle_mm"] = 52.0
+    r["discs"]["L2/L3"]["height_anterior_mm"] = 31.0
+    subj = personalise(r, "curvature")
+    default = personalise({"subject": r["subject"]}, "anthropometric")
+    assert subj.vertebrae["L3"].height == pytest.approx(default.vertebrae["L3"].height)
+    msgs = [f["message"] for f in subj.flags if f["code"] == "biomech_default_geometry"]
+    assert any("implausible height_middle_mm=52" in m for m in msgs)
+    assert any("implausible height_anterior_mm=31" in m for m in msgs)

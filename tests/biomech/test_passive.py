@@ -89,8 +89,8 @@ def test_standing_balance_puts_upper_body_over_hips():
 
 def test_balance_out_of_range_is_flagged():
     r = copy.deepcopy(_results())
-    for d in r["discs"].values():  # an implausibly kyphotic lumbar spine
-        d["height_anterior_mm"], d["height_posterior_mm"] = d["height_posterior_mm"] * 0.3, d["height_anterior_mm"] * 1.8
+    for d in r["discs"].values():  # a strongly kyphotic lumbar spine (each disc within the plausible ranges)
+        d["height_anterior_mm"], d["height_posterior_mm"] = max(2.5, d["height_posterior_mm"] * 0.4), min(17.0, d["height_anterior_mm"] * 1.3)
     subj = personalise(r, "curvature")
     assert standing_balance(subj)[1]
     _, flags, _ = solve_tasks(subj, {"standing": TASKS["standing"]})

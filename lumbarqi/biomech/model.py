@@ -217,6 +217,7 @@ def build_model(subj: Subject, load_kg: float = 0.0) -> SpineModel:
     for side in ("r", "l"):
         posture[f"shoulder_{side}"] = (f"shoulder_flex_{side}", 1.0)
         posture[f"elbow_{side}"] = (f"elbow_flex_{side}", 1.0)
+    level_joints = {lvl: level_joints[lvl] for lvl in LEVELS}  # cranial to caudal, as the solver expects
     return SpineModel(model, level_joints, eq, actuators, fmax, groups, mass + load_kg, posture,
                       anatomy()["pelvis"]["pelvic_tilt_deg"] + rotation, limited)
 

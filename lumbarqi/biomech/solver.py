@@ -84,9 +84,10 @@ def solve_posture(model: osim.Model, state: osim.State, eq_coords: list[str], ac
     """Static optimisation + joint reactions at the posture already set by :func:`prepare_state`.
 
     ``disc_axes``: "joint" takes the disc normal from the joint frames (lumbarqi model: frames
-    lie in the disc mid-plane); "chain" from the line through the neighbouring joint centres
-    (for base models whose joint frames are not disc-aligned; falls back to the joint frame where
-    the two disagree by more than 45 deg). ``level_joints`` is ordered
+    lie in the disc mid-plane); "chain" bisects the axes of the vertebrae below and above, each
+    the line through its two joint centres (the disc mid-plane normal, for base models whose joint
+    frames are not disc-aligned; falls back to the joint frame where the two disagree by more
+    than 45 deg). ``level_joints`` is ordered
     cranial to caudal.
     """
     names = model.getCoordinateNamesInMultibodyTreeOrder()
@@ -134,8 +135,9 @@ def solve_posture(model: osim.Model, state: osim.State, eq_coords: list[str], ac
         pf, cf = joint.getParentFrame(), joint.getChildFrame()
         n = _vec(pf.expressVectorInGround(state, y)) + _vec(cf.expressVectorInGround(state, y))
         n /= np.linalg.norm(n)
-        if disc_axes == "chain" and len(centres) > 1:  # axis of the vertebra below (above, for the last level)
-            cand = centres[i] - centres[i + 1] if i + 1 < len(centres) else centres[i - 1] - centres[i]
+        if disc_axes == "chain" and len(centres) > 1:  # bisector of the axes of the vertebrae below and above
+            axes = [centres[k] - centres[k + 1] for k in (i, i - 1) if 0 <= k and k + 1 < len(centres)]
+            cand = sum(a / np.linalg.norm(a) for a in axes)
             cand /= np.linalg.norm(cand)
             n = cand if cand @ n > 0.7 else n  # implausible joint placement: keep the joint frame
         ap = _vec(pf.expressVectorInGround(state, x)) + _vec(cf.expressVectorInGround(state, x))

@@ -117,3 +117,19 @@ def test_asymmetric_muscle_centroid_does_not_drive_cocontraction():
     for lvl in LEVELS:
         assert b["flexion_30"][lvl]["compression_n"] == pytest.approx(a["flexion_30"][lvl]["compression_n"], rel=0.08)
     assert np.isfinite(b["flexion_30"]["L4/L5"]["shear_lateral_n"])
+
+
+def test_chain_disc_axes_match_the_model_disc_normals(built):
+    """The disc normal used for base models (bisector of the adjacent vertebral axes) reproduces ours."""
+    from lumbarqi.biomech.solver import solve_posture
+
+    sm, state = built
+    assert list(sm.level_joints) == list(LEVELS)
+    out = {}
+    for axes in ("joint", "chain"):
+        prepare_state(sm.model, state, own_model_coords(sm, TASKS["flexion_30"]))
+        res = solve_posture(sm.model, state, sm.equilibrium_coords, sm.actuators, sm.fmax, sm.level_joints, disc_axes=axes)
+        out[axes] = {lvl: res.loads[lvl]["compression_n"] for lvl in LEVELS}
+    for lvl in LEVELS[:-1]:
+        assert out["chain"][lvl] == pytest.approx(out["joint"][lvl], rel=0.01)
+    assert out["chain"]["L5/S1"] == pytest.approx(out["joint"]["L5/S1"], rel=0.06)  # no sacral axis: L5's alone

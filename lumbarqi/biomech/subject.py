@@ -199,11 +199,29 @@ def _model_csa_cm2(group: str, side: str, level: str, fmax: dict) -> float:
                if f["track"] in tracks and level in levels_crossed(f["upper"], f.get("lower", "S1")))
 
 
+def _mirrored_centroid(level_muscles: dict, group: str) -> list[float] | None:
+    """[lateral (unsigned), anterior] centroid (mm) of ``group`` averaged over the measured sides.
+
+    The model's lines of action stay left/right symmetric: a few mm of left/right difference
+    between two masks is mostly segmentation noise, and in static optimisation it would be
+    balanced by co-contraction (sagittal loads changing by tens of percent).
+    """
+    points = []
+    for side in SIDES:
+        cen = (((level_muscles.get(group) or {}).get(side)) or {}).get("centroid_mm")
+        if isinstance(cen, (list, tuple)) and len(cen) == 2 and all(_num(c) is not None for c in cen):
+            points.append([abs(float(cen[0])), float(cen[1])])
+    if not points:
+        return None
+    return [sum(p[0] for p in points) / len(points), sum(p[1] for p in points) / len(points)]
+
+
 def _apply_measured_muscles(results: dict, subj: Subject) -> None:
     """Scale fascicle forces to measured CSA; move tracks to measured centroids (Bruno et al. 2015).
 
     Forces: every fascicle of a group (per side) is scaled by the ratio of the lean measured CSA
-    summed over the measured levels to the model's CSA at the same levels.
+    summed over the measured levels to the model's CSA at the same levels. Lines of action: the
+    group's track moves by the measured centroid (left/right averaged) minus the model's.
     """
     mus = anatomy()["muscle"]
     measured = results.get("muscles") or {}
@@ -222,8 +240,8 @@ def _apply_measured_muscles(results: dict, subj: Subject) -> None:
                     ratios[lvl] = lean / 100.0 / model_csa
                     pooled[0] += lean / 100.0
                     pooled[1] += model_csa
-                cen = m.get("centroid_mm")
-                if isinstance(cen, (list, tuple)) and len(cen) == 2 and all(_num(c) is not None for c in cen):
+                cen = _mirrored_centroid(measured.get(lvl) or {}, group)
+                if cen is not None:
                     upper, lower = lvl.split("/")
                     weights = [f["pcsa_cm2"] for f in mus["fascicles"] if f["track"] in tracks]
                     model = [0.0, 0.0]

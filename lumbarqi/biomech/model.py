@@ -93,7 +93,7 @@ def standing_balance(subj: Subject) -> tuple[float, bool]:
     The thorax CM sits ``hat_com_anterior_of_t12_mm`` in front of the T12 body centre; rotating
     the pelvis (with the whole lumbar chain) about the hip axis moves T12 until that CM lies
     ``hat_com_anterior_of_hip_axis_mm`` in front of the hip axis. The resulting pelvic tilt is
-    kept within ``pelvis.pelvic_tilt_range_deg`` (Vialle et al. 2005).
+    kept within ``pelvis.pelvic_tilt_range_deg`` (Mac-Thiong et al. 2011, mean ± 2 SD).
     """
     a = anatomy()
     target = (a["upper_body"]["hat_com_anterior_of_hip_axis_mm"] - a["upper_body"]["hat_com_anterior_of_t12_mm"]) * subj.scale / 1000.0

@@ -8,9 +8,10 @@ from __future__ import annotations
 
 import math
 import time
+from pathlib import Path
+from typing import Callable
 
 import numpy as np
-from pathlib import Path
 
 from lumbarqi.biomech.anatomy import GRAVITY, LEVELS
 from lumbarqi.biomech.model import SpineModel, build_model, coord_name
@@ -65,6 +66,28 @@ def format_loads(result: SolveResult, body_weight_n: float) -> dict[str, dict[st
     return out
 
 
+def _static_optimiser(sm: SpineModel, state, min_activation: float) -> Callable[..., SolveResult]:
+    """``solve(weight)``: static optimisation at the posture set in ``state``.
+
+    Flexion-extension moments are balanced with residual ``weight``; lateral and twisting ones
+    first with :data:`OFF_PLANE_RESIDUAL_WEIGHT` (small imbalances go to the passive tissues),
+    and with ``weight`` too when more than :data:`OFF_PLANE_TOLERANCE_NM` would be left over.
+    """
+    off_plane = np.array([not c.endswith("_flex") for c in sm.equilibrium_coords])
+
+    def solve(weight: float = RESIDUAL_WEIGHT) -> SolveResult:
+        def run(w_off: float) -> SolveResult:
+            return solve_posture(sm.model, state, sm.equilibrium_coords, sm.actuators, sm.fmax, sm.level_joints,
+                                 min_activation, residual_weight=np.where(off_plane, min(weight, w_off), weight))
+
+        res = run(OFF_PLANE_RESIDUAL_WEIGHT)
+        if res.residual is not None and np.any(np.abs(res.residual[off_plane]) > OFF_PLANE_TOLERANCE_NM):
+            res = run(weight)  # a real lateral/twisting demand: muscles must meet it
+        return res
+
+    return solve
+
+
 def solve_tasks(subj: Subject, tasks: dict[str, Task], min_activation: float = MIN_ACTIVATION) -> tuple[dict, list[dict], dict]:
     """Solve ``tasks`` on the lumbarqi model of ``subj``: (loads, flags, timing/diagnostics)."""
     loads: dict[str, dict] = {}
@@ -85,18 +108,7 @@ def solve_tasks(subj: Subject, tasks: dict[str, Task], min_activation: float = M
             coords = own_model_coords(sm, task)
             prepare_state(sm.model, state, coords)
 
-            off_plane = np.array([not c.endswith("_flex") for c in sm.equilibrium_coords])
-
-            def solve(weight: float = RESIDUAL_WEIGHT) -> SolveResult:
-                """Static optimisation; small off-plane imbalances go to the passive tissues (see OFF_PLANE_*)."""
-                def run(w_off: float) -> SolveResult:
-                    return solve_posture(sm.model, state, sm.equilibrium_coords, sm.actuators, sm.fmax, sm.level_joints,
-                                         min_activation, residual_weight=np.where(off_plane, min(weight, w_off), weight))
-                res = run(OFF_PLANE_RESIDUAL_WEIGHT)
-                if res.residual is not None and np.any(np.abs(res.residual[off_plane]) > OFF_PLANE_TOLERANCE_NM):
-                    res = run(weight)  # a real lateral/twisting demand: muscles must meet it
-                return res
-
+            solve = _static_optimiser(sm, state, min_activation)
             res, settled_deg = settle(solve, sm.model, state, coords, sm.equilibrium_coords, solve(),
                                       tolerance_nm=SETTLE_TOLERANCE_NM, limit_deg=SETTLE_LIMIT_DEG)
         except Exception as exc:  # a task that cannot be built or solved is reported, never raised

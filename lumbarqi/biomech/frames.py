@@ -10,7 +10,7 @@ import math
 import opensim as osim
 
 
-def _ang(a_deg: float) -> tuple[float, float]:
+def sin_cos(a_deg: float) -> tuple[float, float]:
     """(sin, cos) of an angle in degrees."""
     a = math.radians(a_deg)
     return math.sin(a), math.cos(a)
@@ -18,7 +18,7 @@ def _ang(a_deg: float) -> tuple[float, float]:
 
 def _local(tilt_deg: float, ant: float, sup: float) -> tuple[float, float]:
     """Endplate-aligned (anterior, superior) offset -> ground-parallel body (x, y)."""
-    sn, cs = _ang(tilt_deg)
+    sn, cs = sin_cos(tilt_deg)
     return ant * cs + sup * sn, -ant * sn + sup * cs
 
 

@@ -22,7 +22,7 @@ from dataclasses import dataclass, field
 import opensim as osim
 
 from lumbarqi.biomech.anatomy import LEVELS, VERTEBRAE, anatomy
-from lumbarqi.biomech.frames import _ang, _local, attachment
+from lumbarqi.biomech.frames import attachment, sin_cos
 from lumbarqi.biomech.passive import add_passive_structures, set_resting_lengths
 from lumbarqi.biomech.subject import Subject
 
@@ -63,18 +63,18 @@ def sagittal_chain(subj: Subject, pelvic_rotation_deg: float = 0.0) -> dict[str,
     pel = anatomy()["pelvis"]
     s = subj.scale
     d = pel["hip_to_s1_mm"] * s / 1000.0
-    sx, cy = _ang(pel["pelvic_tilt_deg"] + pelvic_rotation_deg)
+    sx, cy = sin_cos(pel["pelvic_tilt_deg"] + pelvic_rotation_deg)
     p = [-d * sx, d * cy]
     a = pel["sacral_slope_deg"] - pelvic_rotation_deg  # forward tilt of the current endplate normal
     out: dict[str, dict] = {}
     h_s1 = 0.025 * s
-    n = _ang(a)
+    n = sin_cos(a)
     out["S1"] = {"pos": [p[0] - n[0] * h_s1 / 2, p[1] - n[1] * h_s1 / 2], "tilt": a}
     def stack(name: str, height_mm: float, wedge_deg: float) -> None:
         """Put one wedge (disc or body) on the current endplate; move the endplate to its top."""
         nonlocal p, a
         mid = a - wedge_deg / 2
-        n = _ang(mid)
+        n = sin_cos(mid)
         h = height_mm / 1000.0
         out[name] = {"pos": [p[0] + n[0] * h / 2, p[1] + n[1] * h / 2], "tilt": mid}
         p = [p[0] + n[0] * h, p[1] + n[1] * h]
@@ -108,7 +108,7 @@ def standing_balance(subj: Subject) -> tuple[float, bool]:
 
 def _rotate_pelvic(point_m: list[float], rotation_deg: float) -> list[float]:
     """A pelvis landmark (m, hip-axis origin, reference tilt) after the pelvis rotates backwards by ``rotation_deg``."""
-    sn, cs = _ang(rotation_deg)
+    sn, cs = sin_cos(rotation_deg)
     x, y = point_m[0], point_m[1]
     return [x * cs - y * sn, x * sn + y * cs, point_m[2]]
 

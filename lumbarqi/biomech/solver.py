@@ -56,6 +56,13 @@ def _scalar_actuators(model: osim.Model) -> list[osim.ScalarActuator]:
     return out
 
 
+def _coordinate_rows(model: osim.Model, coords: list[str]) -> list[int]:
+    """Indices of ``coords`` in the generalised-force vector of inverse dynamics (tree order)."""
+    names = model.getCoordinateNamesInMultibodyTreeOrder()
+    order = [names.getElt(i) for i in range(names.size())]
+    return [order.index(c) for c in coords]
+
+
 def prepare_state(model: osim.Model, state: osim.State, coords: dict[str, float], disable_constraints: bool = False) -> None:
     """Set coordinates (radians or metres), zero speeds, lock every coordinate, silence actuators."""
     if disable_constraints:
@@ -90,9 +97,7 @@ def solve_posture(model: osim.Model, state: osim.State, eq_coords: list[str], ac
     than 45 deg). ``level_joints`` is ordered
     cranial to caudal.
     """
-    names = model.getCoordinateNamesInMultibodyTreeOrder()
-    order = [names.getElt(i) for i in range(names.size())]
-    rows = [order.index(c) for c in eq_coords]
+    rows = _coordinate_rows(model, eq_coords)
     idsolver = osim.InverseDynamicsSolver(model)
     udot = osim.Vector(state.getNU(), 0.0)
     fset = model.getForceSet()
@@ -153,7 +158,5 @@ def solve_posture(model: osim.Model, state: osim.State, eq_coords: list[str], ac
 def required_forces(model: osim.Model, state: osim.State, coords: dict[str, float], eq_coords: list[str]) -> np.ndarray:
     """Generalised forces (N m) the actuators must supply at ``coords`` (gravity and passive forces included)."""
     prepare_state(model, state, coords)
-    names = model.getCoordinateNamesInMultibodyTreeOrder()
-    order = [names.getElt(i) for i in range(names.size())]
     tau = osim.InverseDynamicsSolver(model).solve(state, osim.Vector(state.getNU(), 0.0))
-    return np.array([tau.get(order.index(c)) for c in eq_coords])
+    return np.array([tau.get(r) for r in _coordinate_rows(model, eq_coords)])

@@ -10,6 +10,13 @@ that the upper body's centre of mass (everything above the T12/L1 joint) lies ov
 as :func:`lumbarqi.biomech.model.standing_balance` does for the lumbarqi model. Body masses are
 scaled to the subject's mass, and the same static optimisation and joint-reaction computation runs
 (``solver.py``). Segment lengths are not rescaled.
+
+Personalisation carries over as far as a foreign model allows: at ``curvature`` and ``muscle``
+the subject's measured segment angles minus the population ones (:func:`curvature_offsets_deg`)
+are added to every task's level flexion, so the base model takes the subject's lordosis on top
+of its own neutral shape; at ``muscle`` each measured group's forces (per side) are scaled by the
+factor the measured CSA gave the lumbarqi model (``Subject.muscle_force_scale``). Lines of action
+stay the base model's own.
 """
 from __future__ import annotations
 
@@ -24,7 +31,7 @@ from scipy.optimize import brentq
 from lumbarqi.biomech.anatomy import DATA_DIR, GRAVITY, anatomy
 from lumbarqi.biomech.api import MAX_RESIDUAL_NM, format_loads
 from lumbarqi.biomech.solver import prepare_state, solve_posture
-from lumbarqi.biomech.subject import Subject
+from lumbarqi.biomech.subject import Subject, curvature_offsets_deg
 from lumbarqi.biomech.tasks import Task, posture
 
 osim.Logger.setLevelString("error")
@@ -87,8 +94,13 @@ def _level_axes(joint: osim.Joint) -> list[tuple[str, float, str, osim.Function]
     return out
 
 
-def base_coords(model: osim.Model, mmap: dict, task: Task) -> tuple[dict[str, float], list[str], list[str]]:
-    """(coordinate values, equilibrium coordinates, notes) imposing ``task`` on the base model."""
+def base_coords(model: osim.Model, mmap: dict, task: Task,
+                flexion_offsets_deg: dict[str, float] | None = None) -> tuple[dict[str, float], list[str], list[str]]:
+    """(coordinate values, equilibrium coordinates, notes) imposing ``task`` on the base model.
+
+    ``flexion_offsets_deg`` (level -> deg, positive = flexed) is added to the task's level flexion
+    (the subject's spine shape, see :func:`curvature_offsets_deg`).
+    """
     p = posture(task)
     coords: dict[str, float] = {}
     eq: list[str] = []
@@ -96,6 +108,9 @@ def base_coords(model: osim.Model, mmap: dict, task: Task) -> tuple[dict[str, fl
     js = model.getJointSet()
     axes = {level: _level_axes(js.get(jname)) for level, jname in mmap["levels"].items()}
     wanted = {level: dict(zip(("flex", "bend", "rot"), p.levels[level])) for level in axes}
+    for level, extra in (flexion_offsets_deg or {}).items():
+        if level in wanted:
+            wanted[level]["flex"] += extra
     for comp in ("flex", "bend", "rot"):  # a rotation the model lacks at one level goes to the levels that have it
         missing = [lvl for lvl in axes if comp not in {a[0] for a in axes[lvl]} and abs(wanted[lvl][comp]) > 1e-6]
         able = [lvl for lvl in axes if comp in {a[0] for a in axes[lvl]}]
@@ -169,11 +184,20 @@ def balance_pelvis(model: osim.Model, state: osim.State, mmap: dict, coords: dic
     return brentq(offset, -lim, lim, xtol=1e-6)
 
 
-def _muscles(model: osim.Model, mmap: dict) -> tuple[list[str], dict[str, float]]:
-    prefixes = [p for group in mmap["muscle_groups"].values() for p in group]
+def _muscles(model: osim.Model, mmap: dict, force_scale: dict[tuple[str, str], float] | None = None
+             ) -> tuple[list[str], dict[str, float]]:
+    """Mapped muscle names and their maximum forces (N), scaled by ``force_scale[(group, side)]``."""
     mus = model.getMuscles()
-    names = [mus.get(i).getName() for i in range(mus.getSize()) if mus.get(i).getName().startswith(tuple(prefixes))]
-    return names, {n: mus.get(n).getMaxIsometricForce() for n in names}
+    names, fmax = [], {}
+    for i in range(mus.getSize()):
+        name = mus.get(i).getName()
+        group = next((g for g, prefixes in mmap["muscle_groups"].items() if name.startswith(tuple(prefixes))), None)
+        if group is None:
+            continue
+        side = "left" if name.endswith("_l") else "right" if name.endswith("_r") else None
+        names.append(name)
+        fmax[name] = mus.get(i).getMaxIsometricForce() * (force_scale or {}).get((group, side), 1.0)
+    return names, fmax
 
 
 def solve_base_model(path: Path, mmap: dict | None, subj: Subject, tasks: dict[str, Task]) -> tuple[dict, list[dict], dict]:
@@ -186,6 +210,7 @@ def solve_base_model(path: Path, mmap: dict | None, subj: Subject, tasks: dict[s
     diag: dict[str, dict] = {}
     built: dict[float, tuple[osim.Model, osim.State]] = {}
     bw = subj.mass_kg * GRAVITY
+    offsets = curvature_offsets_deg(subj) if subj.personalisation in ("curvature", "muscle") else None
     balance: float | None = None
     for name, task in tasks.items():
         try:
@@ -194,12 +219,19 @@ def solve_base_model(path: Path, mmap: dict | None, subj: Subject, tasks: dict[s
             model, state = built[task.load_kg]
             if balance is None:  # standing balance of the unloaded model, kept for every task
                 unloaded = built.setdefault(0.0, _load_model(path, mmap, subj, 0.0))
-                balance = balance_pelvis(*unloaded, mmap, base_coords(unloaded[0], mmap, Task("standing"))[0])
+                balance = balance_pelvis(*unloaded, mmap, base_coords(unloaded[0], mmap, Task("standing"), offsets)[0])
                 diag["balance_pelvis_deg"] = math.degrees(balance)
-            coords, eq, notes = base_coords(model, mmap, task)
+            try:
+                coords, eq, notes = base_coords(model, mmap, task, offsets)
+            except ValueError:  # the subject's lordosis on top of this posture leaves the model's joint range
+                if not offsets:
+                    raise
+                coords, eq, notes = base_coords(model, mmap, task)
+                notes.append(f"{name}: the subject's lordosis plus this posture is outside {Path(path).name}'s "
+                             f"joint range; the model's own neutral shape used for this task")
             coords[mmap["pelvis"]["coordinate"]] += balance
             prepare_state(model, state, coords, disable_constraints=True)
-            acts, fmax = _muscles(model, mmap)
+            acts, fmax = _muscles(model, mmap, subj.muscle_force_scale)
             res = solve_posture(model, state, eq, acts, fmax, mmap["levels"], disc_axes="chain")
         except Exception as exc:
             flags.append({"code": "biomech_task_failed", "level": None, "structure": name,

@@ -63,6 +63,8 @@ class Subject:
     #: (fascicle name, side) -> maximum isometric force (N)
     fmax: dict[tuple[str, str], float]
     flags: list[dict] = field(default_factory=list)
+    #: (measured group, side) -> factor the measured CSA applied to the regression forces (muscle level)
+    muscle_force_scale: dict[tuple[str, str], float] = field(default_factory=dict)
 
     @property
     def scale(self) -> float:
@@ -256,16 +258,44 @@ def _apply_measured_muscles(results: dict, subj: Subject) -> None:
                 _flag(subj.flags, "biomech_default_muscle", f"{group} {side}: CSA not measured, regression used", structure=group)
             # one factor per group and side, pooled over the measured levels: a single level's mask error
             # must not make one fascicle (and so the whole task) saturate
-            k = pooled[0] / pooled[1] if pooled[1] > 0 else 1.0
+            k = min(max(pooled[0] / pooled[1] if pooled[1] > 0 else 1.0, 0.05), 5.0)
+            subj.muscle_force_scale[(group, side)] = k
             for f in mus["fascicles"]:
                 if f["track"] in tracks:
-                    subj.fmax[(f["name"], side)] *= min(max(k, 0.05), 5.0)
+                    subj.fmax[(f["name"], side)] *= k
             for t in tracks:
                 for v, ds in shifts.items():
                     p = subj.tracks[(t, side)][v]
                     subj.tracks[(t, side)][v] = [p[0] + sum(d[0] for d in ds) / len(ds), p[1] + sum(d[1] for d in ds) / len(ds)]
             if not shifts:
                 _flag(subj.flags, "biomech_default_muscle", f"{group} {side}: centroid not measured, regression used", structure=group)
+
+
+def segment_lordosis_deg(subj: Subject) -> dict[str, float]:
+    """Lordotic angle (deg, positive = lordotic) of each motion segment of ``subj``'s spine.
+
+    A level's angle is its disc wedge plus half the wedge of each adjacent vertebral body
+    (the sacrum, S1, has no wedge of its own in the model).
+    """
+    angles = {}
+    for i, lvl in enumerate(LEVELS):
+        upper, lower = VERTEBRAE[i], VERTEBRAE[i + 1]
+        half = sum(0.5 * subj.vertebrae[v].wedge_deg for v in (upper, lower) if v in subj.vertebrae)
+        angles[lvl] = subj.discs[lvl].wedge_deg + half
+    return angles
+
+
+def curvature_offsets_deg(subj: Subject) -> dict[str, float]:
+    """Per-level flexion (deg, positive = flexed) that takes the population spine shape to ``subj``'s.
+
+    Zero at the ``anthropometric`` level; used to give a lab's own model (``--base-model``)
+    the subject's measured lordosis on top of the model's own neutral shape.
+    """
+    default_discs, default_verts = _default_geometry(subj.scale)
+    default = Subject(subj.height_m, subj.mass_kg, subj.sex, subj.age_years, "anthropometric",
+                      default_discs, default_verts, {}, {})
+    own, pop = segment_lordosis_deg(subj), segment_lordosis_deg(default)
+    return {lvl: -(own[lvl] - pop[lvl]) for lvl in LEVELS}
 
 
 def personalise(results: dict, personalisation: str = "muscle") -> Subject:

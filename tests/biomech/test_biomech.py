@@ -173,3 +173,54 @@ def test_implausible_geometry_falls_back_to_defaults():
     msgs = [f["message"] for f in subj.flags if f["code"] == "biomech_default_geometry"]
     assert any("implausible height_middle_mm=52" in m for m in msgs)
     assert any("implausible height_anterior_mm=31" in m for m in msgs)
+
+
+@pytest.mark.slow
+@pytest.mark.skipif(not (SHARED / "raabe2016_fbls.osim").exists(), reason="reference models not present")
+@pytest.mark.parametrize("name", ["raabe2016_fbls.osim", "beaucage_gauvreau_pose2sim.osim"])
+def test_reference_models_agree_under_the_same_posture_and_load(name):
+    """#6 acceptance: same posture and load (population spine shape, mass-scaled): L4/L5 and L5/S1 within 30 %."""
+    from lumbarqi.biomech.base_model import solve_base_model
+
+    subj = personalise(_results(), "anthropometric")
+    tasks = {t: TASKS[t] for t in ("standing", "flexion_30", "hold_10kg")}
+    ref, flags, _ = solve_base_model(SHARED / name, None, subj, tasks)
+    ours, _, _ = solve_tasks(subj, tasks)
+    assert set(ref) == set(ours) == set(tasks), flags
+    for task in tasks:
+        for lvl in ("L4/L5", "L5/S1"):
+            mine, theirs = ours[task][lvl]["compression_n"], ref[task][lvl]["compression_n"]
+            assert abs(mine - theirs) / theirs <= 0.30, (task, lvl, mine, theirs)
+
+
+def test_curvature_offsets_carry_the_subject_lordosis():
+    """The offsets a base model gets are zero for the population shape and flex a flat spine."""
+    from lumbarqi.biomech.subject import curvature_offsets_deg, segment_lordosis_deg
+
+    generic = personalise(_results(), "anthropometric")
+    assert all(abs(v) < 1e-9 for v in curvature_offsets_deg(generic).values())
+    flat = personalise(_results(), "curvature")  # 34 deg lordosis against the population 50 deg
+    offsets = curvature_offsets_deg(flat)
+    assert sum(offsets.values()) == pytest.approx(
+        sum(segment_lordosis_deg(generic).values()) - sum(segment_lordosis_deg(flat).values()))
+    assert sum(offsets.values()) > 10.0
+
+
+@pytest.mark.skipif(not (SHARED / "raabe2016_fbls.osim").exists(), reason="reference models not present")
+def test_base_model_muscle_forces_follow_the_measured_scale():
+    """At the muscle level a base model's group forces get the factor the measured CSA gave ours."""
+    import opensim as osim
+
+    from lumbarqi.biomech.base_model import _muscles, shipped_map
+
+    subj = personalise(_results(), "muscle")
+    assert set(subj.muscle_force_scale) == {(g, s) for g in ("erector_spinae", "multifidus", "psoas", "quadratus_lumborum")
+                                            for s in ("left", "right")}
+    model = osim.Model(str(SHARED / "raabe2016_fbls.osim"))
+    mmap = shipped_map(SHARED / "raabe2016_fbls.osim")
+    names, fmax = _muscles(model, mmap, {("multifidus", "left"): 2.0})
+    mf_left = [n for n in names if n.startswith("MF_") and n.endswith("_l")]
+    assert mf_left and any(n.startswith("Ps_") for n in names)
+    for n in names:
+        base = model.getMuscles().get(n).getMaxIsometricForce()
+        assert fmax[n] == pytest.approx(base * (2.0 if n in mf_left else 1.0))

@@ -33,6 +33,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 from lumbarqi.errors import EXIT_NO_INPUT, EXIT_OK, EXIT_PARTIAL, LumbarqiError
+from lumbarqi.results import atomic_write_text
 
 COHORT_SCHEMA_VERSION = "1.0"
 STATUS_FILE = "cohort_status.json"  # written into each study folder next to results.json
@@ -176,11 +177,6 @@ def completed(study_dir: Path) -> dict | None:
     return results
 
 
-def _atomic_write(path: Path, text: str) -> None:
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    tmp.write_text(text)
-    os.replace(tmp, path)
-
 
 # --- running one study --------------------------------------------------------------------
 
@@ -252,7 +248,7 @@ class _Runner:
             result.status = "done" if code == EXIT_OK else "partial"
             if code == EXIT_PARTIAL:
                 result.message = _last_error(logs / f"{study.name}.log")
-            _atomic_write(partial / STATUS_FILE, json.dumps(asdict(result), indent=1))
+            atomic_write_text(partial / STATUS_FILE, json.dumps(asdict(result), indent=1))
             final = self.out / study.name
             if final.exists():
                 shutil.rmtree(final)
@@ -406,6 +402,6 @@ def _write_summary(out: Path, root: Path, studies: list[Study], results: dict[st
         "table": "cohort.csv",
         "studies": [asdict(r) for r in rows],
     }
-    _atomic_write(out / "cohort.csv", cohort_table(out, rows))
-    _atomic_write(out / "cohort.json", json.dumps(summary, indent=1))
+    atomic_write_text(out / "cohort.csv", cohort_table(out, rows))
+    atomic_write_text(out / "cohort.json", json.dumps(summary, indent=1))
     return summary

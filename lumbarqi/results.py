@@ -84,10 +84,12 @@ def csv_rows(results: dict) -> list[dict]:
     return rows
 
 
-def _atomic_write(path: Path, text: str) -> None:
-    tmp = path.with_name(path.name + ".part")
-    tmp.write_text(text)
+def atomic_write_text(path: Path, text: str) -> None:
+    """Write ``text`` to ``path`` through a temporary name, so a reader never sees half a file."""
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.part")
+    tmp.write_text(text, encoding="utf-8")
     os.replace(tmp, path)
+
 
 
 def write_results(out_dir: Path, results: dict) -> list[Path]:
@@ -102,6 +104,6 @@ def write_results(out_dir: Path, results: dict) -> list[Path]:
     writer = csv.DictWriter(buffer, fieldnames=CSV_COLUMNS, lineterminator="\n")
     writer.writeheader()
     writer.writerows(csv_rows(results))
-    _atomic_write(out_dir / "results.csv", buffer.getvalue())
-    _atomic_write(out_dir / "results.json", json.dumps(_clean(results), indent=1))
+    atomic_write_text(out_dir / "results.csv", buffer.getvalue())
+    atomic_write_text(out_dir / "results.json", json.dumps(_clean(results), indent=1))
     return [out_dir / "results.json", out_dir / "results.csv"]

@@ -25,7 +25,11 @@ def add_subcommands(subparsers) -> None:
                    help="anthropometric: height/mass only; curvature: + spine geometry; muscle: + muscle CSA and centroids (default)")
     p.add_argument("--base-model", type=Path, help="run the tasks on this OpenSim model (.osim) instead of the lumbarqi model")
     p.add_argument("--muscle-map", type=Path, help="JSON map of the base model's level joints and muscle groups (see lumbarqi/biomech/data/maps)")
-    p.add_argument("--json", type=Path, help="write {loads, flags, seconds} here as JSON (default: print a table)")
+    p.add_argument("--compare-personalisation", action="store_true",
+                   help="solve at all three personalisation levels and print L4/L5 and L5/S1 compression side by side "
+                   "(what curvature and muscle morphology add, as in Bruno et al. 2017)")
+    p.add_argument("--json", type=Path, help="write {loads, flags, seconds} here as JSON (default: print a table); "
+                   "with --compare-personalisation {personalisation: {level: {loads, flags, seconds}}}")
     p.set_defaults(func=run)
 
 
@@ -55,12 +59,13 @@ def run(args: argparse.Namespace) -> int:
 
         if mmap is None and shipped_map(args.base_model) is None:
             raise LumbarqiError(f"--base-model {args.base_model.name} has no shipped muscle map: pass --muscle-map MAP.json")
+    if args.compare_personalisation:
+        return _compare(results, args.base_model, mmap, args.json)
     t0 = time.perf_counter()
     loads, flags = compute_loads(results, args.personalisation, args.base_model, mmap)
     seconds = time.perf_counter() - t0
     if args.json:
-        args.json.parent.mkdir(parents=True, exist_ok=True)
-        args.json.write_text(json.dumps({"loads": loads, "flags": flags, "seconds": round(seconds, 2)}, indent=1))
+        _write_json(args.json, {"loads": loads, "flags": flags, "seconds": round(seconds, 2)})
         print(f"loads for {len(loads)} tasks -> {args.json} ({seconds:.1f} s)")
     else:
         for task, levels in loads.items():
@@ -71,4 +76,35 @@ def run(args: argparse.Namespace) -> int:
         for f in flags:
             print(f"flag {f['code']}: {f['message']}", file=sys.stderr)
         print(f"{len(loads)} tasks in {seconds:.1f} s")
+    return 0
+
+
+def _write_json(path: Path, data: dict) -> None:
+    from lumbarqi.results import atomic_write_text
+
+    path.parent.mkdir(parents=True, exist_ok=True)
+    atomic_write_text(path, json.dumps(data, indent=1))
+
+
+def _compare(results: dict, base_model: Path | None, mmap: dict | None, json_path: Path | None) -> int:
+    """All three personalisation levels: a table of L4/L5 and L5/S1 compression (N) per task."""
+    from lumbarqi.biomech.api import compute_loads
+    from lumbarqi.biomech.tasks import TASKS
+
+    out: dict[str, dict] = {}
+    for level in PERSONALISATIONS:
+        t0 = time.perf_counter()
+        loads, flags = compute_loads(results, level, base_model, mmap)
+        out[level] = {"loads": loads, "flags": flags, "seconds": round(time.perf_counter() - t0, 2)}
+        print(f"{level}: {len(loads)} tasks in {out[level]['seconds']:.1f} s", file=sys.stderr)
+    print("compression (N) at L4/L5 | L5/S1 by personalisation level")
+    print(f"  {'task':16s}" + "".join(f"{lvl:>19s}  " for lvl in PERSONALISATIONS))
+    for task in TASKS:
+        cells = []
+        for level in PERSONALISATIONS:
+            row = out[level]["loads"].get(task)
+            cells.append(f"{row['L4/L5']['compression_n']:10.0f} | {row['L5/S1']['compression_n']:6.0f}  " if row else f"{'unsolved':>22s}  ")
+        print(f"  {task:16s}" + "".join(cells))
+    if json_path:
+        _write_json(json_path, {"personalisation": out})
     return 0

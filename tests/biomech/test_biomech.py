@@ -141,6 +141,24 @@ def test_cli_json(tmp_path):
     assert main(["biomech", "--results", str(tmp_path / "missing.json")]) == 2
 
 
+def test_cli_compare_personalisation(tmp_path, capsys):
+    """--compare-personalisation: all three levels, a side-by-side table, and what each level changes."""
+    from lumbarqi.cli import main
+
+    res = tmp_path / "results.json"
+    res.write_text(json.dumps(_results()))
+    out = tmp_path / "compare.json"
+    assert main(["biomech", "--results", str(res), "--compare-personalisation", "--json", str(out)]) == 0
+    table = capsys.readouterr().out
+    assert "anthropometric" in table and "curvature" in table and "muscle" in table and "hold_10kg" in table
+    data = json.loads(out.read_text())["personalisation"]
+    assert set(data) == {"anthropometric", "curvature", "muscle"}
+    standing = {lvl: data[lvl]["loads"]["standing"]["L4/L5"]["compression_n"] for lvl in data}
+    # this subject's 34 deg lordosis and measured muscles change the standing load at each step
+    assert standing["anthropometric"] != standing["curvature"] != standing["muscle"]
+    assert not list(tmp_path.glob(".*part"))
+
+
 @pytest.mark.slow
 @pytest.mark.skipif(not (SHARED / "raabe2016_fbls.osim").exists(), reason="reference models not present")
 @pytest.mark.parametrize("name", ["raabe2016_fbls.osim", "beaucage_gauvreau_pose2sim.osim"])

@@ -73,7 +73,8 @@ def main(argv: list[str] | None = None) -> int:
                     ref = loads.get(task, {}).get(level, {}).get("compression_n")
                     entry[name] = ref
                     entry[f"{name}_diff_pct"] = round((mine - ref) / ref * 100, 1) if mine and ref else None
-                    txt += f"  {name.split('_')[0]} {ref if ref else float('nan'):6.0f} ({entry[f'{name}_diff_pct'] or float('nan'):+4.0f} %)"
+                    diff = entry[f"{name}_diff_pct"]
+                    txt += f"  {name.split('_')[0]} {ref if ref else float('nan'):6.0f} ({float('nan') if diff is None else diff:+4.0f} %)"
                 row[level] = entry
                 cells.append(txt)
             out["reference"][level_name][task] = row

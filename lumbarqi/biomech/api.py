@@ -31,6 +31,9 @@ SETTLE_TOLERANCE_NM = 0.25
 OFF_PLANE_RESIDUAL_WEIGHT = 0.1
 #: Largest off-plane moment (N m) left to the passive tissues; above it the stiff weight applies.
 OFF_PLANE_TOLERANCE_NM = MAX_RESIDUAL_NM
+#: Residual weight and limit (N m) for flexion-extension moments left to the passive tissues in the final solve.
+SAGITTAL_RESERVE_WEIGHT = 0.1
+SAGITTAL_RESERVE_NM = 1.0
 #: Postural co-activation floor for every fascicle (fraction of maximum), see README/notes.
 MIN_ACTIVATION = 0.0
 
@@ -72,17 +75,28 @@ def _static_optimiser(sm: SpineModel, state, min_activation: float) -> Callable[
     Flexion-extension moments are balanced with residual ``weight``; lateral and twisting ones
     first with :data:`OFF_PLANE_RESIDUAL_WEIGHT` (small imbalances go to the passive tissues),
     and with ``weight`` too when more than :data:`OFF_PLANE_TOLERANCE_NM` would be left over.
+    Flexion-extension imbalances up to :data:`SAGITTAL_RESERVE_NM` per level are then left to the
+    passive tissues (weight :data:`SAGITTAL_RESERVE_WEIGHT`) when that solution exists, so that a
+    small demand does not switch antagonist co-contraction on and off between similar subjects.
     """
     off_plane = np.array([not c.endswith("_flex") for c in sm.equilibrium_coords])
 
     def solve(weight: float = RESIDUAL_WEIGHT) -> SolveResult:
-        def run(w_off: float) -> SolveResult:
+        def run(w_off: float, w_sag: float) -> SolveResult:
             return solve_posture(sm.model, state, sm.equilibrium_coords, sm.actuators, sm.fmax, sm.level_joints,
-                                 min_activation, residual_weight=np.where(off_plane, min(weight, w_off), weight))
+                                 min_activation, residual_weight=np.where(off_plane, min(weight, w_off), min(weight, w_sag)))
 
-        res = run(OFF_PLANE_RESIDUAL_WEIGHT)
-        if res.residual is not None and np.any(np.abs(res.residual[off_plane]) > OFF_PLANE_TOLERANCE_NM):
-            res = run(weight)  # a real lateral/twisting demand: muscles must meet it
+        def within(res: SolveResult, mask: np.ndarray, limit: float) -> bool:
+            return res.residual is None or bool(np.all(np.abs(res.residual[mask]) <= limit))
+
+        w_off = OFF_PLANE_RESIDUAL_WEIGHT
+        res = run(w_off, weight)
+        if not within(res, off_plane, OFF_PLANE_TOLERANCE_NM):
+            w_off = weight  # a real lateral/twisting demand: muscles must meet it
+            res = run(w_off, weight)
+        reserve = run(w_off, SAGITTAL_RESERVE_WEIGHT)  # a small sagittal imbalance goes to the passive tissues too
+        if within(reserve, ~off_plane, SAGITTAL_RESERVE_NM) and within(reserve, off_plane, OFF_PLANE_TOLERANCE_NM):
+            return reserve
         return res
 
     return solve

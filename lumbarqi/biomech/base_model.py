@@ -137,6 +137,13 @@ def base_coords(model: osim.Model, mmap: dict, task: Task,
     return coords, eq, notes
 
 
+def _thorax_angle_rad(model: osim.Model, state: osim.State, mmap: dict) -> float:
+    """Rotation (rad) about the ground z axis of the body above the T12/L1 joint (negative = leaning forward)."""
+    model.realizePosition(state)
+    thorax = model.getJointSet().get(mmap["levels"]["T12/L1"]).getChildFrame().findBaseFrame()
+    return thorax.getTransformInGround(state).R().convertRotationToBodyFixedXYZ().get(2)
+
+
 def _bodies_above(model: osim.Model, joint_name: str) -> list[str]:
     """Names of the bodies carried by ``joint_name``'s child (the child and everything distal to it)."""
     js = model.getJointSet()
@@ -209,6 +216,7 @@ def solve_base_model(path: Path, mmap: dict | None, subj: Subject, tasks: dict[s
     flags: list[dict] = []
     diag: dict[str, dict] = {}
     built: dict[float, tuple[osim.Model, osim.State]] = {}
+    upright: dict[float, float] = {}  # thorax angle of each built model in its default (neutral) pose
     bw = subj.mass_kg * GRAVITY
     offsets = curvature_offsets_deg(subj) if subj.personalisation in ("curvature", "muscle") else None
     balance: float | None = None
@@ -216,6 +224,7 @@ def solve_base_model(path: Path, mmap: dict | None, subj: Subject, tasks: dict[s
         try:
             if task.load_kg not in built:
                 built[task.load_kg] = _load_model(path, mmap, subj, task.load_kg)
+                upright[task.load_kg] = _thorax_angle_rad(*built[task.load_kg], mmap)
             model, state = built[task.load_kg]
             if balance is None:  # standing balance of the unloaded model, kept for every task
                 unloaded = built.setdefault(0.0, _load_model(path, mmap, subj, 0.0))
@@ -230,6 +239,12 @@ def solve_base_model(path: Path, mmap: dict | None, subj: Subject, tasks: dict[s
                 notes.append(f"{name}: the subject's lordosis plus this posture is outside {Path(path).name}'s "
                              f"joint range; the model's own neutral shape used for this task")
             coords[mmap["pelvis"]["coordinate"]] += balance
+            prepare_state(model, state, coords, disable_constraints=True)
+            # arms hang (or hold the load) relative to the vertical, as in the lumbarqi model: the shoulders
+            # take the thorax's actual lean (task, subject lordosis and standing balance together)
+            lean = upright[task.load_kg] - _thorax_angle_rad(model, state, mmap)
+            for c in mmap["shoulders"]:
+                coords[c] = lean + math.radians(task.shoulder_flexion_deg)
             prepare_state(model, state, coords, disable_constraints=True)
             acts, fmax = _muscles(model, mmap, subj.muscle_force_scale)
             res = solve_posture(model, state, eq, acts, fmax, mmap["levels"], disc_axes="chain")

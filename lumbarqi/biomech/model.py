@@ -181,7 +181,7 @@ def build_model(subj: Subject, load_kg: float = 0.0) -> SpineModel:
         level_joints[lvl] = jname
         eq += [cn for cn, _ in coords]
 
-    # arms: hinge at the shoulder (about -z = flexion), hinge at the elbow; hanging in the reference posture
+    # arms: hinge at the shoulder (about +z = flexion), hinge at the elbow; hanging in the reference posture
     L = a["segment_length_fraction_of_height"]
     cf = a["segment_com_fraction"]
     sh = (ub["shoulder_anterior_of_hip_axis_mm"] * s / 1000.0, (L["shoulder_height"] - L["hip_height"]) * H)
@@ -223,10 +223,11 @@ def build_model(subj: Subject, load_kg: float = 0.0) -> SpineModel:
 
 
 def _hinge(cname: str) -> osim.SpatialTransform:
+    """Shoulder/elbow flexion: about +z, which swings a hanging limb (-y) forward (+x)."""
     st = osim.SpatialTransform()
     ta = st.updTransformAxis(0)
     ta.setCoordinateNames(osim.ArrayStr(cname, 1))
-    ta.setAxis(osim.Vec3(0, 0, -1))
+    ta.setAxis(osim.Vec3(0, 0, 1))
     ta.set_function(osim.LinearFunction(1.0, 0.0))
     st.updTransformAxis(1).setAxis(osim.Vec3(1, 0, 0))
     st.updTransformAxis(2).setAxis(osim.Vec3(0, 1, 0))
@@ -253,7 +254,9 @@ def _add_muscles(model, subj: Subject, bodies, origin, chain, pelvic_rotation_de
             act = osim.PathActuator()
             act.setName(name)
             act.set_optimal_force(subj.fmax[(f["name"], side)])
-            track = subj.tracks[(f["track"], side)]
+            # thoracic bellies cross the lumbar levels as aponeurosis: the measured (belly) centroid does not move them
+            tracks = subj.regression_tracks if f.get("belly") == "thoracic" and subj.regression_tracks else subj.tracks
+            track = tracks[(f["track"], side)]
             off = [o * s for o in f.get("upper_offset_mm", [0, 0, 0])]
             k = 1
             for v in chain_vs:

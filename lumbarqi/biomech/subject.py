@@ -65,6 +65,8 @@ class Subject:
     flags: list[dict] = field(default_factory=list)
     #: (measured group, side) -> factor the measured CSA applied to the regression forces (muscle level)
     muscle_force_scale: dict[tuple[str, str], float] = field(default_factory=dict)
+    #: the tracks before measured centroids moved them (used for the thoracic-belly fascicles)
+    regression_tracks: dict[tuple[str, str], dict[str, list[float]]] = field(default_factory=dict)
 
     @property
     def scale(self) -> float:
@@ -194,11 +196,16 @@ def _group_tracks(group: str) -> list[str]:
 
 
 def _model_csa_cm2(group: str, side: str, level: str, fmax: dict) -> float:
-    """Force-equivalent CSA (cm^2) of the model fascicles of ``group`` crossing ``level``."""
+    """Force-equivalent CSA (cm^2) of the model fascicles of ``group`` with muscle (not tendon) at ``level``.
+
+    Fascicles with a thoracic belly (``"belly": "thoracic"``) cross the lumbar levels as tendon
+    in the erector spinae aponeurosis and do not count.
+    """
     sigma = anatomy()["muscle"]["specific_tension_n_per_cm2"]
     tracks = _group_tracks(group)
     return sum(fmax[(f["name"], side)] / sigma for f in anatomy()["muscle"]["fascicles"]
-               if f["track"] in tracks and level in levels_crossed(f["upper"], f.get("lower", "S1")))
+               if f["track"] in tracks and level in levels_crossed(f["upper"], f.get("lower", "S1"))
+               and f.get("belly") != "thoracic")
 
 
 def _mirrored_centroid(level_muscles: dict, group: str) -> list[float] | None:
@@ -221,12 +228,16 @@ def _mirrored_centroid(level_muscles: dict, group: str) -> list[float] | None:
 def _apply_measured_muscles(results: dict, subj: Subject) -> None:
     """Scale fascicle forces to measured CSA; move tracks to measured centroids (Bruno et al. 2015).
 
-    Forces: every fascicle of a group (per side) is scaled by the ratio of the lean measured CSA
-    summed over the measured levels to the model's CSA at the same levels. Lines of action: the
-    group's track moves by the measured centroid (left/right averaged) minus the model's.
+    Forces: every fascicle of a group (per side) with its belly at the lumbar levels (not the
+    thoracic fascicles of longissimus and iliocostalis) is scaled by the ratio of the lean measured CSA
+    summed over the measured levels to the model's CSA at the same levels; levels where the group
+    is tendon or aponeurosis (``muscle.csa_scaling_levels``) do not count. Lines of action: the
+    group's track moves by the measured centroid (left/right averaged) minus the model's; the
+    fascicles with a thoracic belly keep the regression track (at lumbar levels they are tendon).
     """
     mus = anatomy()["muscle"]
     measured = results.get("muscles") or {}
+    subj.regression_tracks = {key: {v: list(p) for v, p in pts.items()} for key, pts in subj.tracks.items()}
     for group in MEASURED_GROUPS:
         tracks = _group_tracks(group)
         for side in SIDES:
@@ -237,7 +248,7 @@ def _apply_measured_muscles(results: dict, subj: Subject) -> None:
                 m = ((measured.get(lvl) or {}).get(group) or {}).get(side) or {}
                 csa = _num(m.get("csa_mm2"))
                 model_csa = _model_csa_cm2(group, side, lvl, subj.fmax)
-                if csa and csa > 0 and model_csa > 0:
+                if csa and csa > 0 and model_csa > 0 and lvl in mus["csa_scaling_levels"][group]:
                     lean = csa * (1.0 - min(max(_num(m.get("fat_index")) or 0.0, 0.0), 0.9))
                     ratios[lvl] = lean / 100.0 / model_csa
                     pooled[0] += lean / 100.0
@@ -260,8 +271,8 @@ def _apply_measured_muscles(results: dict, subj: Subject) -> None:
             # must not make one fascicle (and so the whole task) saturate
             k = min(max(pooled[0] / pooled[1] if pooled[1] > 0 else 1.0, 0.05), 5.0)
             subj.muscle_force_scale[(group, side)] = k
-            for f in mus["fascicles"]:
-                if f["track"] in tracks:
+            for f in mus["fascicles"]:  # thoracic bellies are not on the lumbar slices: regression strength
+                if f["track"] in tracks and f.get("belly") != "thoracic":
                     subj.fmax[(f["name"], side)] *= k
             for t in tracks:
                 for v, ds in shifts.items():

@@ -242,3 +242,36 @@ def test_base_model_muscle_forces_follow_the_measured_scale():
     for n in names:
         base = model.getMuscles().get(n).getMaxIsometricForce()
         assert fmax[n] == pytest.approx(base * (2.0 if n in mf_left else 1.0))
+
+
+def test_held_load_is_in_front_of_the_body():
+    """Elbows flexed 90 deg put the load anterior to the spine (flexion swings a hanging limb forward)."""
+    from lumbarqi.biomech.api import own_model_coords
+    from lumbarqi.biomech.solver import prepare_state
+
+    sm = build_model(personalise(_results(), "anthropometric"), 10.0)
+    state = sm.model.initSystem()
+    prepare_state(sm.model, state, own_model_coords(sm, TASKS["hold_10kg"]))
+    sm.model.realizePosition(state)
+    load_x = sm.model.getBodySet().get("load").getPositionInGround(state).get(0)
+    disc_x = sm.model.getJointSet().get(sm.level_joints["L4/L5"]).getChildFrame().getPositionInGround(state).get(0)
+    assert 0.25 < load_x - disc_x < 0.45  # forearm + half hand of a 1.66 m adult in front of L4/L5 (m)
+    prepare_state(sm.model, state, own_model_coords(sm, TASKS["flexion_60"]))
+    sm.model.realizePosition(state)
+    # in 60 deg trunk flexion the arms still hang vertically: the elbow straight below the shoulder
+    shoulder = sm.model.getJointSet().get("shoulder_r").getChildFrame().getPositionInGround(state).to_numpy()
+    elbow = sm.model.getJointSet().get("elbow_r").getChildFrame().getPositionInGround(state).to_numpy()
+    assert abs(elbow[0] - shoulder[0]) < 0.01 and elbow[1] < shoulder[1] - 0.2
+
+
+def test_thoracic_erector_fascicles_do_not_count_at_lumbar_levels():
+    """Measured lumbar ES CSA is compared with the lumbar fascicles only (thoracic ones are tendon there)."""
+    from lumbarqi.biomech.anatomy import anatomy
+    from lumbarqi.biomech.subject import _model_csa_cm2
+
+    subj = personalise({"subject": _results()["subject"]}, "anthropometric")
+    sigma = anatomy()["muscle"]["specific_tension_n_per_cm2"]
+    lumbar = sum(subj.fmax[(f["name"], "left")] / sigma for f in anatomy()["muscle"]["fascicles"]
+                 if f["name"].startswith(("LTpL_L", "ILpL_L")) and f["upper"] != "L5")
+    assert _model_csa_cm2("erector_spinae", "left", "L4/L5", subj.fmax) == pytest.approx(lumbar)
+    assert all(f.get("belly") == "thoracic" for f in anatomy()["muscle"]["fascicles"] if f["name"][:4] in ("LTpT", "ILpT"))

@@ -26,14 +26,14 @@ MAX_RESIDUAL_NM = 2.0
 SETTLE_LIMIT_DEG = 2.0
 #: Sagittal moment (N m) the muscles may leave unbalanced before the posture settles.
 SETTLE_TOLERANCE_NM = 0.25
-#: Residual weight on lateral-bending and axial-rotation moments: small left/right imbalances (a few
-#: N m, from asymmetric muscles) are left to the passive tissues instead of co-contraction.
-OFF_PLANE_RESIDUAL_WEIGHT = 0.1
-#: Largest off-plane moment (N m) left to the passive tissues; above it the stiff weight applies.
+#: Passive reserve per level (N m): lateral bending (small left/right imbalances from asymmetric masks),
+#: flexion-extension (small flexor demands in standing) and axial rotation (10 N m at 2 deg of twist,
+#: passive.py: in lateral bending the tilted disc planes turn part of the lateral moment into twist).
 OFF_PLANE_TOLERANCE_NM = MAX_RESIDUAL_NM
-#: Residual weight and limit (N m) for flexion-extension moments left to the passive tissues in the final solve.
-SAGITTAL_RESERVE_WEIGHT = 0.1
 SAGITTAL_RESERVE_NM = 1.0
+AXIAL_PASSIVE_NM = 10.0
+#: Cost of the passive reserve per (N m)^2 (activations cost 1 per unit squared).
+PASSIVE_RESERVE_WEIGHT = 0.1
 #: Postural co-activation floor for every fascicle (fraction of maximum), see README/notes.
 MIN_ACTIVATION = 0.0
 
@@ -69,35 +69,31 @@ def format_loads(result: SolveResult, body_weight_n: float) -> dict[str, dict[st
     return out
 
 
-def _static_optimiser(sm: SpineModel, state, min_activation: float) -> Callable[..., SolveResult]:
-    """``solve(weight)``: static optimisation at the posture set in ``state``.
+def passive_reserve_nm(equilibrium_coords: list[str]) -> np.ndarray:
+    """Torque (N m) per coordinate left to the passive tissues in static optimisation.
 
-    Flexion-extension moments are balanced with residual ``weight``; lateral and twisting ones
-    first with :data:`OFF_PLANE_RESIDUAL_WEIGHT` (small imbalances go to the passive tissues),
-    and with ``weight`` too when more than :data:`OFF_PLANE_TOLERANCE_NM` would be left over.
-    Flexion-extension imbalances up to :data:`SAGITTAL_RESERVE_NM` per level are then left to the
-    passive tissues (weight :data:`SAGITTAL_RESERVE_WEIGHT`) when that solution exists, so that a
-    small demand does not switch antagonist co-contraction on and off between similar subjects.
+    Flexion-extension :data:`SAGITTAL_RESERVE_NM`, lateral bending :data:`OFF_PLANE_TOLERANCE_NM`,
+    axial rotation :data:`AXIAL_PASSIVE_NM`.
     """
-    off_plane = np.array([not c.endswith("_flex") for c in sm.equilibrium_coords])
+    caps = {"flex": SAGITTAL_RESERVE_NM, "bend": OFF_PLANE_TOLERANCE_NM, "rot": AXIAL_PASSIVE_NM}
+    return np.array([caps[c.rsplit("_", 1)[1]] for c in equilibrium_coords])
+
+
+def _static_optimiser(sm: SpineModel, state, min_activation: float) -> Callable[..., SolveResult]:
+    """``solve(weight)``: static optimisation at the posture set in ``state``, residual ``weight``.
+
+    Each coordinate has a bounded passive reserve (:func:`passive_reserve_nm`, cost
+    :data:`PASSIVE_RESERVE_WEIGHT` per (N m)^2): small imbalances (a few N m from slightly
+    asymmetric masks; the twist about the tilted L5/S1 disc normal in lateral bending; a flexor
+    demand under 1 N m in standing) go to the passive tissues instead of switching antagonist
+    co-contraction on and off between similar subjects; larger demands must be met by muscles.
+    """
+    reserve = passive_reserve_nm(sm.equilibrium_coords)
 
     def solve(weight: float = RESIDUAL_WEIGHT) -> SolveResult:
-        def run(w_off: float, w_sag: float) -> SolveResult:
-            return solve_posture(sm.model, state, sm.equilibrium_coords, sm.actuators, sm.fmax, sm.level_joints,
-                                 min_activation, residual_weight=np.where(off_plane, min(weight, w_off), min(weight, w_sag)))
-
-        def within(res: SolveResult, mask: np.ndarray, limit: float) -> bool:
-            return res.residual is None or bool(np.all(np.abs(res.residual[mask]) <= limit))
-
-        w_off = OFF_PLANE_RESIDUAL_WEIGHT
-        res = run(w_off, weight)
-        if not within(res, off_plane, OFF_PLANE_TOLERANCE_NM):
-            w_off = weight  # a real lateral/twisting demand: muscles must meet it
-            res = run(w_off, weight)
-        reserve = run(w_off, SAGITTAL_RESERVE_WEIGHT)  # a small sagittal imbalance goes to the passive tissues too
-        if within(reserve, ~off_plane, SAGITTAL_RESERVE_NM) and within(reserve, off_plane, OFF_PLANE_TOLERANCE_NM):
-            return reserve
-        return res
+        return solve_posture(sm.model, state, sm.equilibrium_coords, sm.actuators, sm.fmax, sm.level_joints,
+                             min_activation, residual_weight=weight, reserve_nm=reserve,
+                             reserve_weight=PASSIVE_RESERVE_WEIGHT)
 
     return solve
 

@@ -87,7 +87,8 @@ def prepare_state(model: osim.Model, state: osim.State, coords: dict[str, float]
 
 def solve_posture(model: osim.Model, state: osim.State, eq_coords: list[str], actuators: list[str],
                   fmax: dict[str, float], level_joints: dict[str, str], min_activation: float = 0.0,
-                  disc_axes: str = "joint", residual_weight: float | np.ndarray = RESIDUAL_WEIGHT) -> SolveResult:
+                  disc_axes: str = "joint", residual_weight: float | np.ndarray = RESIDUAL_WEIGHT,
+                  reserve_nm: np.ndarray | None = None, reserve_weight: float = 0.1) -> SolveResult:
     """Static optimisation + joint reactions at the posture already set by :func:`prepare_state`.
 
     ``disc_axes``: "joint" takes the disc normal from the joint frames (lumbarqi model: frames
@@ -95,7 +96,10 @@ def solve_posture(model: osim.Model, state: osim.State, eq_coords: list[str], ac
     the line through its two joint centres (the disc mid-plane normal, for base models whose joint
     frames are not disc-aligned; falls back to the joint frame where the two disagree by more
     than 45 deg). ``level_joints`` is ordered
-    cranial to caudal.
+    cranial to caudal. ``reserve_nm`` (one per equilibrium coordinate, N m) adds a bounded pure
+    torque per coordinate for the passive tissues, costing ``reserve_weight`` per (N m)^2: a
+    small imbalance goes there instead of into co-contraction, and the solution changes
+    continuously with the subject. Reserve torques do not count in ``residual``.
     """
     rows = _coordinate_rows(model, eq_coords)
     idsolver = osim.InverseDynamicsSolver(model)
@@ -118,11 +122,18 @@ def solve_posture(model: osim.Model, state: osim.State, eq_coords: list[str], ac
     f = np.array([fmax[n] for n in actuators])
     B = R * f
     w = np.sqrt(np.broadcast_to(np.asarray(residual_weight, dtype=float), (len(rows),)))
-    A = np.vstack([w[:, None] * B, np.eye(len(acts))])
-    b = np.concatenate([w * tau0, np.zeros(len(acts))])
-    sol = lsq_linear(A, b, bounds=(np.full(len(acts), min_activation), np.ones(len(acts))), method="bvls")
-    act_val = np.clip(sol.x, min_activation, 1.0)
-    resid = B @ act_val - tau0
+    cap = np.zeros(len(rows)) if reserve_nm is None else np.asarray(reserve_nm, dtype=float)
+    C = np.diag(cap)  # reserve u in [-1, 1] supplies cap * u (N m)
+    n_a, n_r = len(acts), len(rows)
+    A = np.vstack([np.hstack([w[:, None] * B, w[:, None] * C]),
+                   np.hstack([np.eye(n_a), np.zeros((n_a, n_r))]),
+                   np.hstack([np.zeros((n_r, n_a)), np.diag(np.sqrt(reserve_weight) * cap)])])
+    b = np.concatenate([w * tau0, np.zeros(n_a), np.zeros(n_r)])
+    lo = np.concatenate([np.full(n_a, min_activation), -np.ones(n_r)])
+    hi = np.concatenate([np.ones(n_a), np.ones(n_r)])
+    sol = lsq_linear(A, b, bounds=(lo, hi), method="bvls")
+    act_val = np.clip(sol.x[:n_a], min_activation, 1.0)
+    resid = B @ act_val + C @ np.clip(sol.x[n_a:], -1.0, 1.0) - tau0
     forces = act_val * f
     for act, force in zip(acts, forces):
         act.setOverrideActuation(state, float(force))

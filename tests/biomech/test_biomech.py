@@ -275,3 +275,22 @@ def test_thoracic_erector_fascicles_do_not_count_at_lumbar_levels():
                  if f["name"].startswith(("LTpL_L", "ILpL_L")) and f["upper"] != "L5")
     assert _model_csa_cm2("erector_spinae", "left", "L4/L5", subj.fmax) == pytest.approx(lumbar)
     assert all(f.get("belly") == "thoracic" for f in anatomy()["muscle"]["fascicles"] if f["name"][:4] in ("LTpT", "ILpT"))
+
+
+def test_loads_change_continuously_with_the_measurements():
+    """A 2 % change of one measured muscle moves no load by more than a few percent (no co-contraction flips)."""
+    base = _results()
+    tasks = {t: TASKS[t] for t in ("standing", "lateral_bend_20")}
+    ref, _, ref_diag = solve_tasks(personalise(base, "muscle"), tasks)
+    for factor in (0.98, 1.02):
+        r = copy.deepcopy(base)
+        for lvl in r["muscles"]:
+            r["muscles"][lvl]["erector_spinae"]["left"]["csa_mm2"] *= factor
+        loads, _, _ = solve_tasks(personalise(r, "muscle"), tasks)
+        for task in tasks:
+            for lvl in LEVELS:
+                a, b = loads[task][lvl]["compression_n"], ref[task][lvl]["compression_n"]
+                assert abs(a - b) / b < 0.03, (task, lvl, a, b)
+    # relaxed standing needs no abdominal or psoas co-contraction
+    antagonists = {k: v for k, v in ref_diag["standing"]["forces"].items() if k.startswith(("PS_", "RA", "EO", "IO"))}
+    assert max(antagonists.values()) < 10.0, antagonists

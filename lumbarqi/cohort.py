@@ -177,7 +177,6 @@ def completed(study_dir: Path) -> dict | None:
     return results
 
 
-
 # --- running one study --------------------------------------------------------------------
 
 class _Runner:

@@ -91,7 +91,6 @@ def atomic_write_text(path: Path, text: str) -> None:
     os.replace(tmp, path)
 
 
-
 def write_results(out_dir: Path, results: dict) -> list[Path]:
     """Write results.json and results.csv atomically; both are listed in ``outputs``."""
     out_dir = Path(out_dir)

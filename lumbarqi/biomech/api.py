@@ -29,9 +29,9 @@ SETTLE_TOLERANCE_NM = 0.25
 #: Passive reserve per level (N m): lateral bending (small left/right imbalances from asymmetric masks),
 #: flexion-extension (small flexor demands in standing) and axial rotation (10 N m at 2 deg of twist,
 #: passive.py: in lateral bending the tilted disc planes turn part of the lateral moment into twist).
-OFF_PLANE_TOLERANCE_NM = MAX_RESIDUAL_NM
 SAGITTAL_RESERVE_NM = 1.0
-AXIAL_PASSIVE_NM = 10.0
+BENDING_RESERVE_NM = MAX_RESIDUAL_NM
+AXIAL_RESERVE_NM = 10.0
 #: Cost of the passive reserve per (N m)^2 (activations cost 1 per unit squared).
 PASSIVE_RESERVE_WEIGHT = 0.1
 #: Postural co-activation floor for every fascicle (fraction of maximum), see README/notes.
@@ -72,10 +72,10 @@ def format_loads(result: SolveResult, body_weight_n: float) -> dict[str, dict[st
 def passive_reserve_nm(equilibrium_coords: list[str]) -> np.ndarray:
     """Torque (N m) per coordinate left to the passive tissues in static optimisation.
 
-    Flexion-extension :data:`SAGITTAL_RESERVE_NM`, lateral bending :data:`OFF_PLANE_TOLERANCE_NM`,
-    axial rotation :data:`AXIAL_PASSIVE_NM`.
+    Flexion-extension :data:`SAGITTAL_RESERVE_NM`, lateral bending :data:`BENDING_RESERVE_NM`,
+    axial rotation :data:`AXIAL_RESERVE_NM`.
     """
-    caps = {"flex": SAGITTAL_RESERVE_NM, "bend": OFF_PLANE_TOLERANCE_NM, "rot": AXIAL_PASSIVE_NM}
+    caps = {"flex": SAGITTAL_RESERVE_NM, "bend": BENDING_RESERVE_NM, "rot": AXIAL_RESERVE_NM}
     return np.array([caps[c.rsplit("_", 1)[1]] for c in equilibrium_coords])
 
 

@@ -122,9 +122,9 @@ def solve_posture(model: osim.Model, state: osim.State, eq_coords: list[str], ac
     f = np.array([fmax[n] for n in actuators])
     B = R * f
     w = np.sqrt(np.broadcast_to(np.asarray(residual_weight, dtype=float), (len(rows),)))
-    cap = np.zeros(len(rows)) if reserve_nm is None else np.asarray(reserve_nm, dtype=float)
-    C = np.diag(cap)  # reserve u in [-1, 1] supplies cap * u (N m)
-    n_a, n_r = len(acts), len(rows)
+    cap = np.zeros(0) if reserve_nm is None else np.asarray(reserve_nm, dtype=float)
+    C = np.diag(cap).reshape(len(rows), len(cap))  # reserve u in [-1, 1] supplies cap * u (N m)
+    n_a, n_r = len(acts), len(cap)
     A = np.vstack([np.hstack([w[:, None] * B, w[:, None] * C]),
                    np.hstack([np.eye(n_a), np.zeros((n_a, n_r))]),
                    np.hstack([np.zeros((n_r, n_a)), np.diag(np.sqrt(reserve_weight) * cap)])])

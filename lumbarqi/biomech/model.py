@@ -260,13 +260,18 @@ def _add_muscles(model, subj: Subject, bodies, origin, chain, pelvic_rotation_de
             off = [o * s for o in f.get("upper_offset_mm", [0, 0, 0])]
             k = 1
             for v in chain_vs:
-                if v == "S1" and f["track"] == "psoas":
+                if v in mus["no_via_point_on"].get(f["track"], ()):
                     continue
                 ant, lat = track[v]
                 sup = mus["lower_height_mm"][f["track"]] * s if v == "S1" else 0.0
                 if v == upper:
                     ant, sup, lat = ant + off[0], sup + off[1], lat + off[2]
-                act.addNewPathPoint(f"{name}_p{k}", bodies[v], point(v, ant, sup, lat, zsign))
+                if v == "S1" and f["track"] in mus["iliac_tracks"]["groups"]:  # upright pelvis frame, see anatomy.json
+                    x, y, _ = _rotate_pelvic([ant / 1000.0, sup / 1000.0, 0.0], pelvic_rotation_deg)
+                    where = osim.Vec3(chain["S1"]["pos"][0] + x, chain["S1"]["pos"][1] + y, zsign * lat / 1000.0)
+                else:
+                    where = point(v, ant, sup, lat, zsign)
+                act.addNewPathPoint(f"{name}_p{k}", bodies[v], where)
                 k += 1
             if f.get("insertion") == "femur":
                 b = _rotate_pelvic([c * s / 1000.0 for c in mus["psoas_pelvic_brim_mm"]], pelvic_rotation_deg)

@@ -8,8 +8,8 @@ from __future__ import annotations
 
 import math
 import time
+from collections.abc import Callable
 from pathlib import Path
-from typing import Callable
 
 import numpy as np
 
@@ -121,7 +121,7 @@ def solve_tasks(subj: Subject, tasks: dict[str, Task], min_activation: float = M
             solve = _static_optimiser(sm, state, min_activation)
             res, settled_deg = settle(solve, sm.model, state, coords, sm.equilibrium_coords, solve(),
                                       tolerance_nm=SETTLE_TOLERANCE_NM, limit_deg=SETTLE_LIMIT_DEG)
-        except Exception as exc:  # a task that cannot be built or solved is reported, never raised
+        except Exception as exc:  # noqa: BLE001 - a task that cannot be built or solved is reported, never raised
             flags.append(_flag("biomech_task_failed", f"{name}: {type(exc).__name__}: {exc}", structure=name))
             continue
         diag[name] = {"seconds": time.perf_counter() - t0, "residual_nm": res.residual_nm, "required_nm": res.required_nm,

@@ -69,7 +69,7 @@ def _load_model(path: Path, mmap: dict, subj: Subject, load_kg: float) -> tuple[
 
 def _invert(fn: osim.Function, target: float, lo: float, hi: float) -> float:
     """Coordinate value q with fn(q) = target (rad), searched in [lo, hi]."""
-    f = lambda q: fn.calcValue(osim.Vector(1, q)) - target  # noqa: E731
+    f = lambda q: fn.calcValue(osim.Vector(1, q)) - target
     if abs(target) < 1e-12 and abs(f(0.0)) < 1e-12:
         return 0.0
     flo, fhi = f(lo), f(hi)
@@ -248,7 +248,7 @@ def solve_base_model(path: Path, mmap: dict | None, subj: Subject, tasks: dict[s
             prepare_state(model, state, coords, disable_constraints=True)
             acts, fmax = _muscles(model, mmap, subj.muscle_force_scale)
             res = solve_posture(model, state, eq, acts, fmax, mmap["levels"], disc_axes="chain")
-        except Exception as exc:
+        except Exception as exc:  # noqa: BLE001 - a task a foreign model cannot take is reported, never raised
             flags.append({"code": "biomech_task_failed", "level": None, "structure": name,
                           "message": f"{name} on {Path(path).name}: {type(exc).__name__}: {exc}"})
             continue

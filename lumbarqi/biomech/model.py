@@ -209,7 +209,7 @@ def build_model(subj: Subject, load_kg: float = 0.0) -> SpineModel:
         model.addJoint(osim.WeldJoint("grip", bodies["forearm_r"], osim.Vec3(0, grip, -0.5 * L["shoulder_width"] * H * 0.8),
                                       osim.Vec3(0), load, osim.Vec3(0), osim.Vec3(0)))
 
-    actuators, fmax, groups = _add_muscles(model, subj, bodies, origin, chain, rotation)
+    actuators, fmax, groups = _add_muscles(model, subj, bodies, chain, rotation)
     ligaments = add_passive_structures(model, subj, bodies, chain)
     model.finalizeConnections()
     set_resting_lengths(model, model.initSystem(), ligaments)
@@ -234,7 +234,7 @@ def _hinge(cname: str) -> osim.SpatialTransform:
     return st
 
 
-def _add_muscles(model, subj: Subject, bodies, origin, chain, pelvic_rotation_deg: float = 0.0):
+def _add_muscles(model, subj: Subject, bodies, chain, pelvic_rotation_deg: float = 0.0):
     """Add every fascicle as a PathActuator; returns (names, fmax by name, group by name)."""
     a = anatomy()
     mus = a["muscle"]
@@ -282,7 +282,6 @@ def _add_muscles(model, subj: Subject, bodies, origin, chain, pelvic_rotation_de
             names.append(name)
             fmax[name] = subj.fmax[(f["name"], side)]
             groups[name] = mus["track_group_of"][f["track"]]
-    t12 = origin["T12"]
     for f in mus["abdominal_fascicles"]["list"]:
         for side, zsign in (("right", 1.0), ("left", -1.0)):
             name = f"{f['name']}_{side[0]}"

@@ -63,7 +63,7 @@ def test_model_builds_and_initialises():
 def test_all_tasks_and_levels_present(loads_and_flags):
     loads, flags = loads_and_flags
     assert set(loads) == set(TASKS)
-    for task, levels in loads.items():
+    for levels in loads.values():
         assert list(levels) == list(LEVELS)
         for vals in levels.values():
             assert {"compression_n", "shear_ap_n", "shear_lateral_n", "compression_bw"} <= set(vals)

@@ -7,6 +7,7 @@ import math
 import numpy as np
 import opensim as osim
 import pytest
+from test_biomech import _results
 
 from lumbarqi.biomech.anatomy import LEVELS, anatomy
 from lumbarqi.biomech.api import own_model_coords, solve_tasks
@@ -15,8 +16,6 @@ from lumbarqi.biomech.passive import stiffness
 from lumbarqi.biomech.solver import prepare_state
 from lumbarqi.biomech.subject import personalise
 from lumbarqi.biomech.tasks import TASKS
-
-from test_biomech import _results
 
 
 @pytest.fixture(scope="module")

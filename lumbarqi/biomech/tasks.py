@@ -40,6 +40,9 @@ TASKS: dict[str, Task] = {
 }
 
 #: Extra task for the Wilke et al. 1999 comparison (20 kg held close to the body), not in results.json.
+#: Its load centre lies about 24 cm in front of the hip axis (26 cm in front of L4/L5 for a 1.66 m
+#: adult), in line with the 25 cm horizontal distance the revised NIOSH lifting equation takes as the
+#: closest a load can be held to the body (Waters TR et al. Ergonomics 1993;36:749-776).
 VALIDATION_TASKS: dict[str, Task] = {"hold_20kg_close": Task("hold_20kg_close", load_kg=20.0, elbow_flexion_deg=45.0)}
 
 

@@ -22,12 +22,14 @@ def _local(tilt_deg: float, ant: float, sup: float) -> tuple[float, float]:
     return ant * cs + sup * sn, -ant * sn + sup * cs
 
 
-def attachment(chain: dict[str, dict], vertebra: str, ant_mm: float, sup_mm: float, lat_mm: float) -> osim.Vec3:
+def attachment(chain: dict[str, dict], vertebra: str, ant_mm: float, sup_mm: float, lat_mm: float,
+               tilt_deg: float | None = None) -> osim.Vec3:
     """A point on ``vertebra``'s body given in its endplate-aligned frame (mm from the body centre), in body coordinates (m).
 
     ``lat_mm`` is signed (+ = right). The pelvis body ("S1") has its origin at the hip-axis midpoint.
+    ``tilt_deg`` replaces the endplate tilt (e.g. the pelvis's own forward rotation for an iliac point).
     """
-    x, y = _local(chain[vertebra]["tilt"], ant_mm / 1000.0, sup_mm / 1000.0)
+    x, y = _local(chain[vertebra]["tilt"] if tilt_deg is None else tilt_deg, ant_mm / 1000.0, sup_mm / 1000.0)
     if vertebra == "S1":
         x, y = x + chain["S1"]["pos"][0], y + chain["S1"]["pos"][1]
     return osim.Vec3(x, y, lat_mm / 1000.0)

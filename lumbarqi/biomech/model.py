@@ -243,8 +243,8 @@ def _add_muscles(model, subj: Subject, bodies, chain, pelvic_rotation_deg: float
     fmax: dict[str, float] = {}
     groups: dict[str, str] = {}
 
-    def point(v: str, ant_mm: float, sup_mm: float, lat_mm: float, zsign: float) -> osim.Vec3:
-        return attachment(chain, v, ant_mm, sup_mm, zsign * lat_mm)
+    def point(v: str, ant_mm: float, sup_mm: float, lat_mm: float, zsign: float, tilt_deg: float | None = None) -> osim.Vec3:
+        return attachment(chain, v, ant_mm, sup_mm, zsign * lat_mm, tilt_deg)
 
     for f in mus["fascicles"]:
         upper = f["upper"]
@@ -266,12 +266,10 @@ def _add_muscles(model, subj: Subject, bodies, chain, pelvic_rotation_deg: float
                 sup = mus["lower_height_mm"][f["track"]] * s if v == "S1" else 0.0
                 if v == upper:
                     ant, sup, lat = ant + off[0], sup + off[1], lat + off[2]
-                if v == "S1" and f["track"] in mus["iliac_tracks"]["groups"]:  # upright pelvis frame, see anatomy.json
-                    x, y, _ = _rotate_pelvic([ant / 1000.0, sup / 1000.0, 0.0], pelvic_rotation_deg)
-                    where = osim.Vec3(chain["S1"]["pos"][0] + x, chain["S1"]["pos"][1] + y, zsign * lat / 1000.0)
-                else:
-                    where = point(v, ant, sup, lat, zsign)
-                act.addNewPathPoint(f"{name}_p{k}", bodies[v], where)
+                # an iliac point is given in the upright pelvis frame (turned back with the pelvis), see anatomy.json
+                iliac = v == "S1" and f["track"] in mus["iliac_tracks"]["groups"]
+                act.addNewPathPoint(f"{name}_p{k}", bodies[v],
+                                    point(v, ant, sup, lat, zsign, -pelvic_rotation_deg if iliac else None))
                 k += 1
             if f.get("insertion") == "femur":
                 b = _rotate_pelvic([c * s / 1000.0 for c in mus["psoas_pelvic_brim_mm"]], pelvic_rotation_deg)

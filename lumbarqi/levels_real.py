@@ -16,8 +16,10 @@ centroid of the structure below to the one above it in the named chain
 made perpendicular to ``u``. In 2 mm bins along ``u``, the anterior wall of
 the canal is the 98th percentile of the canal voxels' ``a`` coordinate; a
 straight line fitted through the bins gives the wall at every height, and the
-body is the part of the vertebra anterior to that line (largest connected
-piece). The rest is kept as posterior elements.
+body is the part of the vertebra anterior to that line and no wider (left-right)
+than the discs above and below it + 2 mm (which drops transverse processes
+reaching anterior to the canal, large at L5), largest connected piece. The
+rest is kept as posterior elements.
 
 Synthetic sacrum: the L5/S1 disc footprint swept caudally along the disc's
 normal (its thinnest principal axis, pointing away from L5) for 1.5 times the
@@ -46,6 +48,8 @@ SPIDER_CANAL = 100
 CROP_MARGIN_MM = 60.0
 #: In-plane grids finer than this are subsampled by an integer factor (memory; naming works in mm).
 MIN_PIXEL_MM = 0.8
+#: The body may reach this far (mm) beyond the left-right extent of the discs above and below it.
+LATERAL_MARGIN_MM = 2.0
 #: Synthetic sacrum height, in L5 body heights.
 SACRUM_HEIGHTS = 1.5
 
@@ -189,6 +193,12 @@ def separate_bodies(whole: np.ndarray, canal: np.ndarray, geom: StackGeometry) -
             continue
         ap = (xyz - cents[v]) @ a
         keep = ap > np.polyval(wall, np.clip(s, s.min(), s.max()))
+        w = np.cross(u, a)  # left-right in the vertebra's frame
+        lateral = [geom.voxel_to_lps(np.argwhere(whole == d)) @ w for d in
+                   (present[j] for j in (i - 1, i + 1) if 0 <= j < len(present)) if d not in body_values]
+        if lateral:  # no wider than the adjacent discs: transverse processes and sacral alae are not body
+            lo, hi = min(x.min() for x in lateral), max(x.max() for x in lateral)
+            keep &= (xyz @ w >= lo - LATERAL_MARGIN_MM) & (xyz @ w <= hi + LATERAL_MARGIN_MM)
         m = np.zeros(whole.shape, bool)
         m[tuple(idx[keep].T)] = True
         comp, n = ndimage.label(m)

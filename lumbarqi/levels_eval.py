@@ -21,9 +21,10 @@ convention), so ``right`` means the count from the sacrum is right; for the
 transitional conditions what matters is that they are flagged.
 
 A structure is *named right* when most of its voxels carry its true name;
-*unnamed* when most carry none. A spine is right when all its structures
-T10..L5 and T10/T11..L5/S1 are; it is *flagged* when the naming raised any
-flag a reader must act on (:data:`READER_FLAGS`).
+*unnamed* when most carry none, *wrong* otherwise. A spine is right when all
+its structures T10..L5 and T10/T11..L5/S1 are (see :func:`outcome` for the
+other outcomes); it is *flagged* when the naming raised any flag a reader must
+act on (:data:`READER_FLAGS`). *Silently wrong*: not right and not flagged.
 """
 from __future__ import annotations
 
@@ -169,6 +170,19 @@ def score(truth: np.ndarray, named: np.ndarray) -> dict[str, str]:
     return out
 
 
+def outcome(levels: dict[str, str], codes: list[str]) -> str:
+    """``right`` (every structure), ``misnamed`` (at least one wrong name), ``partial`` (no wrong
+    name, some structures unnamed) or ``unnamed`` (none named); ``_flagged`` when a reader flag was raised."""
+    values = list(levels.values())
+    if all(v == "right" for v in values):
+        base = "right"
+    elif any(v.startswith("wrong") for v in values):
+        base = "misnamed"
+    else:
+        base = "unnamed" if all(v == "unnamed" for v in values) else "partial"
+    return base + ("_flagged" if any(c in READER_FLAGS for c in codes) else "")
+
+
 def size_ratios(naming) -> dict[str, float | None]:
     """Sizes behind the transitional-anatomy flags, from the named components: L5/S1 over L4/L5
     disc volume and disc height (mm along the local spine direction), T12 over the median L3..L5 body volume."""
@@ -191,11 +205,7 @@ def evaluate_spine(spine: RealSpine, conditions: tuple[str, ...] = CONDITIONS) -
         naming = product_naming(body, disc, sacrum, geom)
         levels = score(truth, naming.label)
         codes = sorted({f["code"] for f in naming.flags})
-        right = all(s == "right" for s in levels.values())
-        unnamed = all(s == "unnamed" for s in levels.values())
-        flagged = any(c in READER_FLAGS for c in codes)
-        outcome = ("right" if right else "unnamed" if unnamed else "wrong") + ("_flagged" if flagged else "")
-        entry["conditions"][cond] = {"outcome": outcome, "anchored": naming.anchored, "flags": codes,
+        entry["conditions"][cond] = {"outcome": outcome(levels, codes), "anchored": naming.anchored, "flags": codes,
                                      "levels": levels, "flag_messages": [f["message"] for f in naming.flags],
                                      "ratios": size_ratios(naming)}
     return entry
@@ -225,6 +235,8 @@ def summarise(entries: list[dict]) -> dict:
             "flagged_pct": round(100 * flagged / n, 1) if n else None,
             "right_or_flagged_pct": round(100 * (n - len(silent)) / n, 1) if n else None,
             "silently_wrong": silent,
+            "misnamed": [c for c, r in rows if r["outcome"].startswith("misnamed")],
+            "partial": [c for c, r in rows if r["outcome"].startswith("partial")],
             "flags": dict(Counter(c for _, r in rows for c in r["flags"])),
             "per_level": per_level,
         }

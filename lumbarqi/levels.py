@@ -16,11 +16,14 @@ body-to-body spacing. Everything unusual is reported in ``flags`` (dicts
 - ``sacrum_not_in_fov``: no sacrum; the count cannot be anchored, nothing is named.
 - ``disc_missing``: two consecutive bodies with no disc between them.
 - ``level_missing``: a gap along the spine the size of a whole body + disc.
-- ``transitional_anatomy``: possible lumbosacral transitional vertebra
-  (rudimentary or absent L5/S1 disc, or an L5/S1 disc much thinner than L4/L5),
-  or more than five lumbar-sized bodies above the sacrum before the bodies
-  shrink to thoracic size; the names are then counted from the sacrum as
-  usual and must be checked by a reader.
+- ``transitional_anatomy``: possible lumbosacral transitional vertebra: no
+  L5/S1 disc (sacralised L5), an L5/S1 disc under 35 % of the L4/L5 disc
+  volume (rudimentary disc), or a body named T12 larger than
+  :data:`T12_LUMBAR_RATIO` of the median L3..L5 body (lumbar-sized: possible
+  six lumbar vertebrae); the names are then counted from the sacrum as usual
+  and must be checked by a reader. A sacralised L5 segmented as sacrum, and
+  six lumbar vertebrae with a normal lowest disc and a thoracic-sized T12, are
+  not recognisable from these masks (docs/levels.md).
 - ``bodies_split``: a component was split into several bodies.
 """
 from __future__ import annotations
@@ -39,6 +42,9 @@ _DISC_NAMES = L.DISCS  # T10/T11..L5/S1 (disc i lies below body i)
 
 #: Components smaller than this fraction of the median volume of their class are fragments.
 FRAGMENT_FRACTION = 0.2
+#: A body named T12 larger than this fraction of the median L3..L5 body volume looks lumbar
+#: (possible six lumbar vertebrae). On 43 real SPIDER spines T12 was 0.31-0.84 of L3..L5 (median 0.68).
+T12_LUMBAR_RATIO = 0.85
 #: A fragment this close (mm) to an in-plane edge of the image is a structure cut by the field of view.
 BORDER_MM = 3.0
 
@@ -243,7 +249,8 @@ def name_levels(body: np.ndarray, disc: np.ndarray, sacrum: np.ndarray | None, g
     label = np.zeros(body.shape, np.uint8)
     if sac is None:
         flags.append(_flag("sacrum_not_in_fov", None, "vertebral_body",
-                           "the sacrum is not in the field of view: levels cannot be counted from it and are left unnamed"))
+                           "no sacrum in the masks (outside the field of view, or not segmented): levels cannot be "
+                           "counted from it and are left unnamed"))
         return LevelNaming(label, flags, chain, anchored=False)
     label[sac.mask] = L.VERTEBRA_LABEL["S1"]
     # keep only what lies above the sacrum's centroid
@@ -324,10 +331,11 @@ def _transitional(chain: list[Component], geometry: StackGeometry, axis: np.ndar
         flags.append(_flag("transitional_anatomy", "L5/S1", "disc",
                            f"the L5/S1 disc is {100 * l5s1.volume_mm3 / l4l5.volume_mm3:.0f}% of the L4/L5 disc volume: "
                            "possible lumbosacral transitional vertebra; check the level count"))
-    # bodies named T12 or higher that are as large as L3..L5 suggest an extra lumbar level
+    # a body named T12 as large as a lumbar body suggests an extra lumbar level
     lumbar = [named[n].volume_mm3 for n in ("L3", "L4", "L5") if n in named]
-    if lumbar and "T12" in named and named["T12"].volume_mm3 > 1.05 * float(np.median(lumbar)):
+    if lumbar and "T12" in named and named["T12"].volume_mm3 > T12_LUMBAR_RATIO * float(np.median(lumbar)):
+        ratio = named["T12"].volume_mm3 / float(np.median(lumbar))
         flags.append(_flag("transitional_anatomy", "T12", "vertebral_body",
-                           "the body named T12 is as large as the lower lumbar bodies: possible six lumbar vertebrae "
+                           f"the body named T12 is {100 * ratio:.0f}% of the L3-L5 body volume, lumbar-sized: possible six lumbar vertebrae "
                            "(lumbarisation of S1) or a thoracolumbar variant; check the level count"))
     return flags

@@ -32,6 +32,8 @@ def _table(summary: dict) -> str:
         lines.append(f"| {name} | " + " | ".join(cells) + " |")
     lines.append("| spines right | " + " | ".join(f"{summary[c]['right_pct']} %" for c in conds) + " |")
     lines.append("| spines flagged | " + " | ".join(f"{summary[c]['flagged_pct']} %" for c in conds) + " |")
+    lines.append("| transitional_anatomy flag | " + " | ".join(
+        f"{summary[c]['transitional_flagged_pct']} %" if "transitional_flagged_pct" in summary[c] else "-" for c in conds) + " |")
     lines.append("| right or flagged | " + " | ".join(f"{summary[c]['right_or_flagged_pct']} %" for c in conds) + " |")
     return "\n".join(lines)
 
@@ -68,7 +70,9 @@ def main(argv: list[str] | None = None) -> int:
     print(f"\n{len(entries)} spines in {time.perf_counter() - t0:.0f} s\n")
     for c, s in summary.items():
         print(f"{c}: right {s['right_pct']} %, flagged {s['flagged_pct']} %, right or flagged {s['right_or_flagged_pct']} %; "
-              f"silently wrong: {', '.join(s['silently_wrong']) or 'none'}")
+              f"silently wrong: {', '.join(s['silently_wrong']) or 'none'}"
+              + (f"; transitional flag {s['transitional_flagged_pct']} %, not flagged: {len(s['not_flagged'])}"
+                 if "not_flagged" in s else ""))
     print("\n" + _table(summary))
     if args.json:
         args.json.write_text(json.dumps({"summary": summary, "spines": entries}, indent=1))

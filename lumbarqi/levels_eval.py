@@ -194,7 +194,7 @@ def size_ratios(naming) -> dict[str, float | None]:
     lumbar = [named[n].volume_mm3 for n in ("L3", "L4", "L5") if n in named]
     t12 = round(named["T12"].volume_mm3 / float(np.median(lumbar)), 3) if lumbar and "T12" in named else None
     return {"l5s1_l4l5_volume": ratio("L5/S1", "L4/L5", lambda c: c.volume_mm3),
-            "l5s1_l4l5_height": ratio("L5/S1", "L4/L5", lambda c: c.thickness_mm), "t12_l3l5_volume": t12}
+            "l5s1_l4l5_height": ratio("L5/S1", "L4/L5", lambda c: getattr(c, "thickness_mm", 0.0)), "t12_l3l5_volume": t12}
 
 
 def evaluate_spine(spine: RealSpine, conditions: tuple[str, ...] = CONDITIONS) -> dict:

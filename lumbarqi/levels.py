@@ -336,6 +336,7 @@ def _transitional(chain: list[Component], geometry: StackGeometry, axis: np.ndar
     if lumbar and "T12" in named and named["T12"].volume_mm3 > T12_LUMBAR_RATIO * float(np.median(lumbar)):
         ratio = named["T12"].volume_mm3 / float(np.median(lumbar))
         flags.append(_flag("transitional_anatomy", "T12", "vertebral_body",
-                           f"the body named T12 is {100 * ratio:.0f}% of the L3-L5 body volume, lumbar-sized: possible six lumbar vertebrae "
+                           f"the body named T12 is {100 * ratio:.0f}% of the L3-L5 body volume, lumbar-sized: "
+                           "possible six lumbar vertebrae "
                            "(lumbarisation of S1) or a thoracolumbar variant; check the level count"))
     return flags

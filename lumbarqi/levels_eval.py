@@ -241,6 +241,7 @@ def summarise(entries: list[dict]) -> dict:
             "per_level": per_level,
         }
         if cond in TRANSITIONAL:  # these must be flagged, whatever the names
-            out[cond]["transitional_flagged_pct"] = round(100 * sum("transitional_anatomy" in r["flags"] for _, r in rows) / n, 1) if n else None
+            hits = sum("transitional_anatomy" in r["flags"] for _, r in rows)
+            out[cond]["transitional_flagged_pct"] = round(100 * hits / n, 1) if n else None
             out[cond]["not_flagged"] = [c for c, r in rows if not r["outcome"].endswith("_flagged")]
     return out

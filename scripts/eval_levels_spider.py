@@ -28,7 +28,8 @@ def _table(summary: dict) -> str:
         cells = []
         for c in conds:
             row = summary[c]["per_level"].get(name)
-            cells.append("-" if row is None else f"{row['right']}/{row['n']}" + (f" ({row['wrong']} wrong)" if row["wrong"] else ""))
+            wrong = f" ({row['wrong']} wrong)" if row and row["wrong"] else ""
+            cells.append("-" if row is None else f"{row['right']}/{row['n']}{wrong}")
         lines.append(f"| {name} | " + " | ".join(cells) + " |")
     lines.append("| spines right | " + " | ".join(f"{summary[c]['right_pct']} %" for c in conds) + " |")
     lines.append("| spines flagged | " + " | ".join(f"{summary[c]['flagged_pct']} %" for c in conds) + " |")

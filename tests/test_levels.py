@@ -84,7 +84,8 @@ def test_many_specks_do_not_become_levels(sagittal):
     idx = np.argwhere(body)
     for i, r, c in idx[rng.choice(len(idx), 40, replace=False)]:
         for dc in (-12, 12):  # a few mm in front of / behind the body, in soft tissue
-            if 0 <= c + dc < label.shape[2] and not (body | disc | sacrum)[i, max(r - 1, 0):r + 2, c + dc - 1:c + dc + 2].any():
+            near = (body | disc | sacrum)[i, max(r - 1, 0):r + 2, max(c + dc - 1, 0):c + dc + 2]
+            if 0 <= c + dc < label.shape[2] and not near.any():
                 disc[i, r, c + dc] = True
     assert int(disc.sum()) - before >= 20
     result = name_levels(body, disc, sacrum, geom)

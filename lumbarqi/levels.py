@@ -16,11 +16,14 @@ body-to-body spacing. Everything unusual is reported in ``flags`` (dicts
 - ``sacrum_not_in_fov``: no sacrum; the count cannot be anchored, nothing is named.
 - ``disc_missing``: two consecutive bodies with no disc between them.
 - ``level_missing``: a gap along the spine the size of a whole body + disc.
-- ``transitional_anatomy``: possible lumbosacral transitional vertebra
-  (rudimentary or absent L5/S1 disc, or an L5/S1 disc much thinner than L4/L5),
-  or more than five lumbar-sized bodies above the sacrum before the bodies
-  shrink to thoracic size; the names are then counted from the sacrum as
-  usual and must be checked by a reader.
+- ``transitional_anatomy``: possible lumbosacral transitional vertebra: no
+  L5/S1 disc (sacralised L5), an L5/S1 disc under 35 % of the L4/L5 disc
+  volume (rudimentary disc), or a body named T12 larger than
+  :data:`T12_LUMBAR_RATIO` of the median L3..L5 body (lumbar-sized: possible
+  six lumbar vertebrae); the names are then counted from the sacrum as usual
+  and must be checked by a reader. A sacralised L5 segmented as sacrum, and
+  six lumbar vertebrae with a normal lowest disc and a thoracic-sized T12, are
+  not recognisable from these masks (docs/levels.md).
 - ``bodies_split``: a component was split into several bodies.
 """
 from __future__ import annotations
@@ -39,6 +42,11 @@ _DISC_NAMES = L.DISCS  # T10/T11..L5/S1 (disc i lies below body i)
 
 #: Components smaller than this fraction of the median volume of their class are fragments.
 FRAGMENT_FRACTION = 0.2
+#: A body named T12 larger than this fraction of the median L3..L5 body volume looks lumbar
+#: (possible six lumbar vertebrae). On 43 real SPIDER spines T12 was 0.31-0.84 of L3..L5 (median 0.68).
+T12_LUMBAR_RATIO = 0.85
+#: A fragment this close (mm) to an in-plane edge of the image is a structure cut by the field of view.
+BORDER_MM = 3.0
 
 
 @dataclass(eq=False)
@@ -50,6 +58,7 @@ class Component:
     centroid: np.ndarray  # LPS mm
     volume_mm3: float
     extent_mm: float = 0.0  # length along the spine axis
+    thickness_mm: float = 0.0  # mean thickness along the local spine direction (volume / footprint area)
     name: str | None = None
 
 
@@ -108,13 +117,27 @@ def _projections(c: Component, geometry: StackGeometry, axis: np.ndarray) -> np.
     return geometry.voxel_to_lps(np.argwhere(c.mask)) @ axis
 
 
+def _not_fragments(comps: list[Component]) -> list[Component]:
+    """Components of one class at least :data:`FRAGMENT_FRACTION` of their median volume."""
+    if not comps:
+        return comps
+    typical = _typical_volume(comps)
+    return [c for c in comps if c.volume_mm3 >= FRAGMENT_FRACTION * typical]
+
+
+def _typical_volume(comps: list[Component]) -> float:
+    """Median volume of the components of one class that are not specks (>= FRAGMENT_FRACTION
+    of the largest), so that many tiny pieces cannot pull the reference down (mm3)."""
+    v = np.array([c.volume_mm3 for c in comps])
+    return float(np.median(v[v >= FRAGMENT_FRACTION * v.max()]))
+
+
 def _merge_fragments(comps: list[Component], geometry: StackGeometry, axis: np.ndarray) -> list[Component]:
     """Merge small pieces into the same-class component overlapping them along the axis; keep
     pieces cut by the image edge that overlap nothing (a partial level); drop the rest."""
     if not comps:
         return comps
-    median = float(np.median([c.volume_mm3 for c in comps]))
-    big = [c for c in comps if c.volume_mm3 >= FRAGMENT_FRACTION * median]
+    big = _not_fragments(comps)
     for c in comps:
         if c in big:
             continue
@@ -128,20 +151,44 @@ def _merge_fragments(comps: list[Component], geometry: StackGeometry, axis: np.n
         if best is not None and best_overlap > 0.5 * (p.max() - p.min()):
             merged = best.mask | c.mask
             big[big.index(best)] = _make(best.kind, merged, geometry)
-        elif best_overlap <= 0 and _at_border(c.mask):
+        elif best_overlap <= 0 and _at_border(c.mask, geometry):
             big.append(c)  # a structure cut by the field of view: a level of its own
     return big
 
 
-def _at_border(mask: np.ndarray) -> bool:
-    """True when the mask touches an in-plane edge of the image."""
-    return bool(mask[:, 0, :].any() or mask[:, -1, :].any() or mask[:, :, 0].any() or mask[:, :, -1].any())
+def _at_border(mask: np.ndarray, geometry: StackGeometry) -> bool:
+    """True when the mask comes within :data:`BORDER_MM` of an in-plane edge of the image."""
+    r = max(1, int(np.ceil(BORDER_MM / geometry.row_spacing_mm)))
+    c = max(1, int(np.ceil(BORDER_MM / geometry.col_spacing_mm)))
+    return bool(mask[:, :r, :].any() or mask[:, -r:, :].any() or mask[:, :, :c].any() or mask[:, :, -c:].any())
 
 
-def _split_fused(bodies: list[Component], geometry: StackGeometry, axis: np.ndarray, period: float) -> tuple[list[Component], list[dict]]:
-    """Split bodies whose length along the spine spans more than one body + disc period."""
+def _local_axes(comps: list[Component], axis: np.ndarray) -> dict[int, np.ndarray]:
+    """Spine direction at each component (id -> unit vector, superior): from the structure below
+    to the one above it along the spine, so that lordosis and kyphosis do not tilt the heights."""
+    chain = sorted(comps, key=lambda c: float(c.centroid @ axis))
+    out = {}
+    for i, c in enumerate(chain):
+        lo, hi = chain[max(i - 1, 0)].centroid, chain[min(i + 1, len(chain) - 1)].centroid
+        d = hi - lo
+        out[id(c)] = d / np.linalg.norm(d) if np.linalg.norm(d) > 1e-6 else axis
+    return out
+
+
+def _period(bodies: list[Component], axis: np.ndarray) -> float:
+    """Body + disc period (mm): median distance between consecutive body centroids, wide gaps left out."""
+    pts = np.array([b.centroid for b in sorted(bodies, key=lambda b: float(b.centroid @ axis))])
+    steps = np.linalg.norm(np.diff(pts, axis=0), axis=1) if len(pts) > 1 else np.zeros(0)
+    return float(np.median(steps[steps < 1.6 * np.median(steps)])) if steps.size else 0.0
+
+
+def _split_fused(bodies: list[Component], discs: list[Component], geometry: StackGeometry, axis: np.ndarray,
+                 period: float) -> tuple[list[Component], list[dict]]:
+    """Split bodies whose length along the spine spans more than one body + disc period
+    (lengths along the local spine direction at each body)."""
     out, flags = [], []
-    heights = [np.ptp(_projections(b, geometry, axis)) for b in bodies]
+    local = _local_axes(bodies + discs, axis)
+    heights = [np.ptp(_projections(b, geometry, local[id(b)])) for b in bodies]
     typical = float(np.median(heights)) if heights else 0.0
     for b, h in zip(bodies, heights):
         n = int(round((h + (period - typical)) / period)) if period > 0 else 1
@@ -186,7 +233,7 @@ def name_levels(body: np.ndarray, disc: np.ndarray, sacrum: np.ndarray | None, g
     flags: list[dict] = []
     bodies = _components(body, "body", geometry)
     discs = _components(disc, "disc", geometry)
-    axis = _spine_axis(bodies + discs)
+    axis = _spine_axis(_not_fragments(bodies) + _not_fragments(discs))
     bodies = _merge_fragments(bodies, geometry, axis)
     discs = _merge_fragments(discs, geometry, axis)
     sac = _make("sacrum", sacrum, geometry) if sacrum.sum() else None
@@ -194,18 +241,16 @@ def name_levels(body: np.ndarray, disc: np.ndarray, sacrum: np.ndarray | None, g
         flags.append(_flag("sacrum_partial", "S1", "vertebral_body", "only a small part of the sacrum is in the field of view"))
 
     axis = _spine_axis(bodies + discs)
-    # body + disc period along the spine: median distance between consecutive bodies
-    pos_b = sorted(float(b.centroid @ axis) for b in bodies)
-    steps = np.diff(pos_b)
-    period = float(np.median(steps[steps < 1.6 * np.median(steps)])) if steps.size else 0.0
-    bodies, split_flags = _split_fused(bodies, geometry, axis, period)
+    period = _period(bodies, axis)
+    bodies, split_flags = _split_fused(bodies, discs, geometry, axis, period)
     flags += split_flags
 
     chain = sorted(bodies + discs, key=lambda c: float(c.centroid @ axis))
     label = np.zeros(body.shape, np.uint8)
     if sac is None:
         flags.append(_flag("sacrum_not_in_fov", None, "vertebral_body",
-                           "the sacrum is not in the field of view: levels cannot be counted from it and are left unnamed"))
+                           "no sacrum in the masks (outside the field of view, or not segmented): levels cannot be "
+                           "counted from it and are left unnamed"))
         return LevelNaming(label, flags, chain, anchored=False)
     label[sac.mask] = L.VERTEBRA_LABEL["S1"]
     # keep only what lies above the sacrum's centroid
@@ -214,11 +259,10 @@ def name_levels(body: np.ndarray, disc: np.ndarray, sacrum: np.ndarray | None, g
 
     # slots counted from the sacrum: 0 = L5/S1 disc, 1 = L5, 2 = L4/L5, 3 = L4, ...
     slot, expect_disc = 0, True
-    last_body_pos: float | None = None
+    last_body: np.ndarray | None = None
     for c in chain:
-        pos = float(c.centroid @ axis)
         if c.kind == "body":
-            gap = None if last_body_pos is None else pos - last_body_pos
+            gap = None if last_body is None else float(np.linalg.norm(c.centroid - last_body))
             if gap is not None and period > 0 and gap > 1.6 * period:
                 for j in range(max(int(round(gap / period)) - 1, 0)):
                     level = _slot_name(slot + (1 if expect_disc else 0) + 2 * j)
@@ -229,7 +273,7 @@ def name_levels(body: np.ndarray, disc: np.ndarray, sacrum: np.ndarray | None, g
                 name = _slot_name(slot)
                 flags.append(_flag("disc_missing", name, "disc", f"no disc found between the vertebral bodies at {name}"))
                 slot += 1
-            last_body_pos = pos
+            last_body = c.centroid
         elif not expect_disc:  # two discs in a row: the body between them is missing
             flags.append(_flag("level_missing", _slot_name(slot), "vertebral_body",
                                f"two discs with no vertebral body between them: {_slot_name(slot)} is missing"))
@@ -243,8 +287,28 @@ def name_levels(body: np.ndarray, disc: np.ndarray, sacrum: np.ndarray | None, g
         label[c.mask & (label == 0)] = L.DISC_LABEL[name] if c.kind == "disc" else L.VERTEBRA_LABEL[name]
         slot += 1
         expect_disc = c.kind == "body"
+    _set_thickness(chain, geometry, axis)
     flags += _transitional(chain, geometry, axis)
     return LevelNaming(label, flags, chain, anchored=True)
+
+
+def _set_thickness(chain: list[Component], geometry: StackGeometry, axis: np.ndarray) -> None:
+    """Mean thickness of every component along its local spine direction: volume over the area of
+    its footprint on the plane across that direction, mm. The footprint is counted in cells one
+    slice spacing wide across the slices and one pixel (at least 1 mm) long within them, so that
+    thick slices leave no holes in it."""
+    local = _local_axes(chain, axis)
+    normal = geometry.normal
+    cell = np.array([geometry.slice_spacing_mm, max(1.0, geometry.row_spacing_mm, geometry.col_spacing_mm)])
+    for c in chain:
+        u = local[id(c)]
+        e1 = normal - (normal @ u) * u
+        e1 = e1 / np.linalg.norm(e1) if np.linalg.norm(e1) > 1e-6 else np.cross(u, [0.0, 1.0, 0.0])
+        e2 = np.cross(u, e1)
+        xyz = geometry.voxel_to_lps(np.argwhere(c.mask))
+        cells = np.unique(np.floor(np.c_[xyz @ e1, xyz @ e2] / cell).astype(np.int64), axis=0)
+        c.thickness_mm = c.volume_mm3 / max(len(cells) * float(np.prod(cell)), 1e-6)
+        c.extent_mm = float(np.ptp(xyz @ u)) if len(xyz) else 0.0
 
 
 def _slot_name(slot: int) -> str | None:
@@ -267,10 +331,12 @@ def _transitional(chain: list[Component], geometry: StackGeometry, axis: np.ndar
         flags.append(_flag("transitional_anatomy", "L5/S1", "disc",
                            f"the L5/S1 disc is {100 * l5s1.volume_mm3 / l4l5.volume_mm3:.0f}% of the L4/L5 disc volume: "
                            "possible lumbosacral transitional vertebra; check the level count"))
-    # bodies named T12 or higher that are as large as L3..L5 suggest an extra lumbar level
+    # a body named T12 as large as a lumbar body suggests an extra lumbar level
     lumbar = [named[n].volume_mm3 for n in ("L3", "L4", "L5") if n in named]
-    if lumbar and "T12" in named and named["T12"].volume_mm3 > 1.05 * float(np.median(lumbar)):
+    if lumbar and "T12" in named and named["T12"].volume_mm3 > T12_LUMBAR_RATIO * float(np.median(lumbar)):
+        ratio = named["T12"].volume_mm3 / float(np.median(lumbar))
         flags.append(_flag("transitional_anatomy", "T12", "vertebral_body",
-                           "the body named T12 is as large as the lower lumbar bodies: possible six lumbar vertebrae "
+                           f"the body named T12 is {100 * ratio:.0f}% of the L3-L5 body volume, lumbar-sized: "
+                           "possible six lumbar vertebrae "
                            "(lumbarisation of S1) or a thoracolumbar variant; check the level count"))
     return flags

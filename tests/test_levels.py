@@ -72,3 +72,23 @@ def test_fragment_is_merged_not_counted(sagittal):
     result = name_levels(body, disc, sacrum, geom)
     accuracy, wrong = naming_accuracy(label, np.where(body | disc | sacrum, result.label, label))
     assert wrong == []
+
+
+def test_many_specks_do_not_become_levels(sagittal):
+    """Dozens of one-voxel disc specks (segmentation noise) must not lower the fragment
+    reference and turn into discs of their own."""
+    label, geom = sagittal
+    body, disc, sacrum = generic_masks(label)
+    rng = np.random.default_rng(0)
+    before = int(disc.sum())
+    idx = np.argwhere(body)
+    for i, r, c in idx[rng.choice(len(idx), 40, replace=False)]:
+        for dc in (-12, 12):  # a few mm in front of / behind the body, in soft tissue
+            near = (body | disc | sacrum)[i, max(r - 1, 0):r + 2, max(c + dc - 1, 0):c + dc + 2]
+            if 0 <= c + dc < label.shape[2] and not near.any():
+                disc[i, r, c + dc] = True
+    assert int(disc.sum()) - before >= 20
+    result = name_levels(body, disc, sacrum, geom)
+    truth_only = np.where(label > 0, result.label, 0)
+    accuracy, wrong = naming_accuracy(label, truth_only)
+    assert wrong == [] and accuracy == 1.0

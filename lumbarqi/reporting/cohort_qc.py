@@ -26,12 +26,12 @@ from pathlib import Path
 from typing import Callable
 
 from lumbarqi.reporting.figures import cm2
-from lumbarqi.reporting.findings import plain_flags
+from lumbarqi.reporting.findings import flag_headings, plain_flags
 from lumbarqi.results import atomic_write_text
 
 Z_LIMIT = 2.5
 MIN_VALUES = 3
-THUMB_PX = 200
+THUMB_PX = 220
 
 
 @dataclass
@@ -202,11 +202,13 @@ th{background:#f0f0f0;cursor:pointer;position:sticky;top:0;z-index:1;font-weight
 th.sorted-asc::after{content:" \\25B2"}th.sorted-desc::after{content:" \\25BC"}
 td.txt,th.txt{text-align:left}
 td.img{padding:1px;text-align:center}
-td.img img{height:120px;display:block}
+td.img img{height:100px;display:block}
 td.out{background:#ffd6d6;font-weight:700;color:#900}
 tr.failed td{background:#eee;color:#666}
 tr.median td{background:#fafae8;font-style:italic}
-td.flags{text-align:left;max-width:22em;font-size:12px}
+td.flags{text-align:left;width:24em;max-width:24em;font-size:12px}
+td.flags summary{white-space:nowrap;overflow:hidden;text-overflow:ellipsis;max-width:23em;cursor:pointer}
+td.txt small{display:block;max-width:16em;color:#700}
 td.flags ul{margin:2px 0 0 14px;padding:0}
 span.status-done{color:#060}span.status-partial{color:#a60}span.status-failed,span.status-no_input{color:#b00}
 """
@@ -291,8 +293,11 @@ def build_page(entries: list[StudyEntry], title: str = "lumbarqi cohort QC", gen
             tip = f' title="robust z {z:+.1f}"' if z is not None else ""
             cells.append(f'<td data-v="{"" if v is None else repr(round(v, 6))}"{tip}'
                          f'{" class=out" if out else ""}>{_fmt(v, m.digits)}</td>')
-        flags = plain_flags((r or {}).get("flags") or [])
-        flag_html = f"{len(flags)}" + ("<ul>" + "".join(f"<li>{html.escape(f)}</li>" for f in flags) + "</ul>" if flags else "")
+        raw = (r or {}).get("flags") or []
+        flags = plain_flags(raw)
+        flag_html = "0" if not flags else (
+            f"<details><summary>{len(flags)}: {html.escape('; '.join(flag_headings(raw)))}</summary><ul>"
+            + "".join(f"<li>{html.escape(f)}</li>" for f in flags) + "</ul></details>")
         cells.append(f'<td class="flags txt" data-v="{len(flags)}">{flag_html}</td>')
         attention = failed or outliers > 0
         rows.append(f'<tr class="study{" failed" if failed else ""}" data-attention="{int(attention)}" '

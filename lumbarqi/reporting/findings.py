@@ -28,6 +28,7 @@ FLAG_HEADINGS: dict[str, str] = {
     "sacrum_not_in_fov": "Sacrum not seen: level names are less certain",
     "sacrum_partial": "Sacrum only partly seen",
     "bodies_split": "Vertebral bodies split or merged",
+    "level_above_t10": "Levels above T10 not named",
     "out_of_range": "Implausible value, not reported",
     "fat_calibration": "Fat index calibration",
     "not_measurable": "Not measured",
@@ -44,7 +45,8 @@ def _heading(code: str) -> str:
         return FLAG_HEADINGS[code]
     if code.startswith("biomech_"):
         return "Load model: " + code[len("biomech_"):].replace("_", " ")
-    return code.replace("_", " ").capitalize()
+    words = code.replace("_", " ")
+    return words[:1].upper() + words[1:]
 
 
 def plain_flags(flags: list[dict]) -> list[str]:
@@ -56,6 +58,8 @@ def plain_flags(flags: list[dict]) -> list[str]:
         message = str(f.get("message") or "").strip()
         if level and message.startswith(level):
             message = message[len(level):].lstrip(" :,")
+        if level:  # the same sentence about another level groups with this one
+            message = message.replace(level, "{L}")
         key = (code, message)
         groups.setdefault(key, [])
         if level and level not in groups[key]:
@@ -63,10 +67,24 @@ def plain_flags(flags: list[dict]) -> list[str]:
     out = []
     for (code, message), levels in groups.items():
         where = f" ({', '.join(levels)})" if levels else ""
+        if len(levels) == 1:
+            message = message.replace("{L}", levels[0])
+        else:
+            message = message.replace("the {L}", "each").replace("{L}", "each level")
         text = f"{_heading(code)}{where}"
         if message:
             text += ": " + (message if message[:2].isupper() else message[0].lower() + message[1:])
         out.append(re.sub(r"\s+", " ", text).rstrip(".") + ".")
+    return out
+
+
+def flag_headings(flags: list[dict]) -> list[str]:
+    """The plain headings of the kinds of flag present, each once, in order of first appearance."""
+    out: list[str] = []
+    for f in flags:
+        h = _heading(str(f.get("code") or "note"))
+        if h not in out:
+            out.append(h)
     return out
 
 
@@ -76,7 +94,7 @@ def out_of_range(results: dict) -> list[str]:
     for lvl, d in (results.get("discs") or {}).items():
         r, v = refs.disc_height_range(lvl), d.get("height_middle_mm")
         if r and isinstance(v, (int, float)) and r.assess(v):
-            out.append(f"{lvl} disc: middle height {v:.1f} mm is {'below' if r.assess(v) == 'low' else 'above'} "
+            out.append(f"{lvl} disc: middle height {v:.2f} mm is {'below' if r.assess(v) == 'low' else 'above'} "
                        f"the reference range {r.text()} mm [{r.ref}].")
     for lvl, v in (results.get("vertebrae") or {}).items():
         loss = refs.vertebral_height_loss(v)
@@ -91,7 +109,7 @@ def out_of_range(results: dict) -> list[str]:
             values = {s: cm2(sides.get(s) or {}) for s in ("left", "right")}
             for side, v in values.items():
                 if r and v is not None and r.assess(v):
-                    out.append(f"{name.capitalize()} at {lvl}, {side}: {v:.1f} cm2 is "
+                    out.append(f"{name.capitalize()} at {lvl}, {side}: {v:.2f} cm2 is "
                                f"{'below' if r.assess(v) == 'low' else 'above'} the reference {r.text()} cm2 [{r.ref}].")
             left, right = values["left"], values["right"]
             if m == "multifidus" and left and right:

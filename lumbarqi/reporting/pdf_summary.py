@@ -93,7 +93,7 @@ def _subject_line(results: dict) -> str:
 
 
 def _images(flow: Flow, sagittal: LabelledVolume | None, axial: list[tuple[str, LabelledVolume, int]]) -> None:
-    fig, top, height = flow.fig, flow.y + 0.22, 4.4  # 0.22 in: the image titles above the axes
+    fig, top, height = flow.fig, flow.y + 0.22, 4.1  # 0.22 in: the image titles above the axes
     if sagittal is not None:
         ax = fig.add_axes([flow.fx(MARGIN_IN), flow.fy(top + height), 3.9 / A4_IN[0], height / A4_IN[1]])
         ax.set_anchor("N")
@@ -101,7 +101,7 @@ def _images(flow: Flow, sagittal: LabelledVolume | None, axial: list[tuple[str, 
     preferred = sorted(axial, key=lambda a: (a[0] not in ("L4/L5", "L5/S1"), lb.REPORTED_DISCS.index(a[0])
                                               if a[0] in lb.REPORTED_DISCS else 99))[:2]
     preferred.sort(key=lambda a: lb.REPORTED_DISCS.index(a[0]) if a[0] in lb.REPORTED_DISCS else 99)
-    x0, w, h = MARGIN_IN + 4.1, A4_IN[0] - 2 * MARGIN_IN - 4.1, 1.9
+    x0, w, h = MARGIN_IN + 4.1, A4_IN[0] - 2 * MARGIN_IN - 4.1, 1.75
     for i, (level, lv, k) in enumerate(preferred):
         y = top + i * (h + 0.3)
         ax = fig.add_axes([flow.fx(x0), flow.fy(y + h), w / A4_IN[0], h / A4_IN[1]])

@@ -67,6 +67,7 @@ class Range:
     high: float
     unit: str
     ref: int
+    digits: int = 1  # as published
 
     def assess(self, value: float | None) -> str:
         """'low', 'high' or '' (within the range, or no value)."""
@@ -74,15 +75,15 @@ class Range:
             return ""
         return "low" if value < self.low else "high" if value > self.high else ""
 
-    def text(self, digits: int = 1) -> str:
-        return f"{self.low:.{digits}f}-{self.high:.{digits}f}"
+    def text(self) -> str:
+        return f"{self.low:.{self.digits}f}-{self.high:.{self.digits}f}"
 
 
 #: [1] Mid-sagittal disc height reference value ranges (mm) by level.
 DISC_HEIGHT_MM: dict[str, Range] = {
-    "L1/L2": Range(6.25, 10.99, "mm", 1), "L2/L3": Range(6.97, 12.08, "mm", 1),
-    "L3/L4": Range(7.42, 13.3, "mm", 1), "L4/L5": Range(7.76, 14.57, "mm", 1),
-    "L5/S1": Range(7.11, 13.12, "mm", 1),
+    "L1/L2": Range(6.25, 10.99, "mm", 1, 2), "L2/L3": Range(6.97, 12.08, "mm", 1, 2),
+    "L3/L4": Range(7.42, 13.3, "mm", 1, 2), "L4/L5": Range(7.76, 14.57, "mm", 1, 2),
+    "L5/S1": Range(7.11, 13.12, "mm", 1, 2),
 }
 
 #: [2] Paraspinal CSA per side (cm2): (mean, SD) by (muscle, level).

@@ -104,3 +104,19 @@ def test_page_in_headless_chromium(cohort_out, tmp_path):
     shot = tmp_path / "qc.png"
     chromium(url, f"--screenshot={shot}", "--window-size=1400,900")
     assert shot.stat().st_size > 20_000
+
+
+def test_cohort_qc_command(cohort_out, tmp_path):
+    """``lumbarqi cohort-qc OUT`` writes the page again; a missing folder is one line, exit 4."""
+    import os
+    import sys
+
+    env = dict(os.environ, PYTHONPATH=str(Path(__file__).resolve().parents[2]))
+    (cohort_out / "index.html").unlink()
+    done = subprocess.run([sys.executable, "-m", "lumbarqi", "cohort-qc", str(cohort_out)], capture_output=True,
+                          text=True, timeout=120, env=env)
+    assert done.returncode == 0 and "index.html" in done.stdout
+    assert len(study_rows((cohort_out / "index.html").read_text())) == 5
+    bad = subprocess.run([sys.executable, "-m", "lumbarqi", "cohort-qc", str(tmp_path / "nope")], capture_output=True,
+                         text=True, timeout=120, env=env)
+    assert bad.returncode == 4 and len(bad.stderr.strip().splitlines()) == 1 and "Traceback" not in bad.stderr

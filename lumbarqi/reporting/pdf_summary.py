@@ -93,6 +93,9 @@ def _subject_line(results: dict) -> str:
 
 
 def _images(flow: Flow, sagittal: LabelledVolume | None, axial: list[tuple[str, LabelledVolume, int]]) -> None:
+    if sagittal is None and not axial:
+        flow.text(MARGIN_IN, "No overlay: no segmented sagittal or axial T1 stack (see the notes).", 8)
+        return
     fig, top, height = flow.fig, flow.y + 0.22, 4.1  # 0.22 in: the image titles above the axes
     if sagittal is not None:
         ax = fig.add_axes([flow.fx(MARGIN_IN), flow.fy(top + height), 3.9 / A4_IN[0], height / A4_IN[1]])

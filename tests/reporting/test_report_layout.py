@@ -114,3 +114,11 @@ def test_crowded_report_still_readable(phantom_inputs, tmp_path):
     first = " ".join(w[4] for w in pages[0]["words"])
     assert re.search(r"\d+ more note\(s\) on the detail pages", first)
     assert mid_sagittal_index(sag) >= 0
+
+
+def test_report_without_images_or_measurements(tmp_path):
+    """A run that measured nothing still gets a readable report saying so."""
+    results = {"schema_version": "1.0", "flags": [{"code": "not_measurable", "message": "no sagittal T1 stack"}]}
+    assert render_report(tmp_path / "r.pdf", results, None, [], tmp_path / "png") == []
+    first = " ".join(w[4] for w in check_layout(tmp_path / "r.pdf")[0]["words"])
+    assert "No overlay" in first and "Not measured: no sagittal T1 stack." in first

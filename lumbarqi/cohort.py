@@ -12,7 +12,8 @@
   is there and complete;
 - writes ``out/cohort.csv`` (one row per study, level, structure, side and measure, from
   every study's results.csv) and ``out/cohort.json`` (status of every study), both via a
-  temporary file and a rename.
+  temporary file and a rename;
+- at the end writes ``out/index.html``, the cohort QC page (``lumbarqi.reporting.cohort_qc``).
 """
 from __future__ import annotations
 
@@ -375,11 +376,24 @@ def _run_locked(root: Path, out: Path, work: Path, workers: int, options: Cohort
         results.setdefault(s.name, StudyResult(s.name, s.study_instance_uid, str(s.input_dir), "interrupted" if interrupted else "failed",
                                                None, None, "not run"))
     summary = _write_summary(out, root, studies, results, workers, started, t0, final=True)
-    progress(f"cohort: {summary['counts']} in {summary['seconds']:.0f} s -> {out / 'cohort.csv'}, {out / 'cohort.json'}")
+    page = _write_qc_page(out, progress)
+    progress(f"cohort: {summary['counts']} in {summary['seconds']:.0f} s -> {out / 'cohort.csv'}, {out / 'cohort.json'}"
+             + (f", {page}" if page else ""))
     if interrupted:
         shutil.rmtree(out / _WORK / "partial", ignore_errors=True)  # killed studies' half-written folders
         return 130
     return EXIT_OK if all(r.status == "done" for r in results.values()) else EXIT_PARTIAL
+
+
+def _write_qc_page(out: Path, progress) -> Path | None:
+    """``out/index.html`` (lumbarqi.reporting.cohort_qc); a failure here costs the page, not the cohort."""
+    try:
+        from lumbarqi.reporting.cohort_qc import write_qc_page
+
+        return write_qc_page(out)
+    except Exception as exc:  # noqa: BLE001 - the cohort's results are written already
+        progress(f"cohort: QC page not written ({type(exc).__name__}: {exc})")
+        return None
 
 
 def _write_summary(out: Path, root: Path, studies: list[Study], results: dict[str, StudyResult], workers: int,

@@ -29,6 +29,17 @@ def sagittal_levels(state: RunState, sag: SeriesVolume, classes: np.ndarray, dis
     return LabelledVolume(sag, naming.label, confidence)
 
 
+def segmentation_confidence(sagittal: LabelledVolume | None, axial: list[LabelledVolume]) -> dict[str, float]:
+    """Mean max-softmax (0-1) per structure: sagittal networks, and the muscle network averaged over axial stacks."""
+    out = {k: round(float(v), 4) for k, v in (sagittal.confidence if sagittal is not None else {}).items()}
+    per: dict[str, list[float]] = {}
+    for lv in axial:
+        for k, v in lv.confidence.items():
+            per.setdefault(k, []).append(float(v))
+    out.update({k: round(float(np.mean(v)), 4) for k, v in per.items()})
+    return out
+
+
 def measure_all(state: RunState, sagittal: LabelledVolume | None, axial: list[LabelledVolume]) -> None:
     """Disc, vertebra, lordosis and muscle measurements into ``state.results``."""
     t = time.perf_counter()
@@ -47,4 +58,7 @@ def measure_all(state: RunState, sagittal: LabelledVolume | None, axial: list[La
     elif axial:
         r["flags"].append({"code": "not_measurable", "level": None, "structure": "muscle",
                            "message": "muscle areas need the sagittal level map to place axial slices; none available"})
+    confidence = segmentation_confidence(sagittal, axial)
+    if confidence:
+        r["segmentation_confidence"] = confidence
     state.stage("metrics", time.perf_counter() - t, f"{len(r['discs'])} discs, {len(r['vertebrae'])} vertebrae, {len(r['muscles'])} muscle levels")

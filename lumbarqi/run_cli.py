@@ -37,6 +37,24 @@ def add_subcommands(subparsers) -> None:
     _add_run_arguments(p)
     _add_cohort_arguments(p)
     p.set_defaults(func=run)
+    q = subparsers.add_parser("cohort-qc", help="(re)write OUT/index.html, the QC page of a cohort output folder",
+                              description="Build the cohort QC page from OUT/cohort.json and every OUT/<study>/results.json.")
+    q.add_argument("output", type=Path, help="output folder of `lumbarqi run --cohort`")
+    q.set_defaults(func=cohort_qc)
+
+
+def cohort_qc(args: argparse.Namespace) -> int:
+    """``lumbarqi cohort-qc OUT``: the QC page again, e.g. after studies were added or rerun."""
+    import time
+
+    from lumbarqi.reporting.cohort_qc import write_qc_page
+
+    if not args.output.is_dir():
+        raise LumbarqiError(f"{args.output} is not a folder; nothing written", 4)
+    t0 = time.perf_counter()
+    path = write_qc_page(args.output)
+    print(f"cohort-qc: {path} ({time.perf_counter() - t0:.1f} s)")
+    return 0
 
 
 def pull_study(url: str, study_uid: str) -> Path:

@@ -4,6 +4,7 @@ from __future__ import annotations
 import csv
 import json
 import os
+import re
 import shutil
 import signal
 import subprocess
@@ -115,6 +116,10 @@ def test_cohort_killed_half_way_resumes(three_studies, tmp_path):
         with open(out / name / "results.csv", newline="") as f:
             assert len([r for r in rows if r["study"] == name]) == len(list(csv.DictReader(f)))
     assert {"section", "level", "structure", "side", "measure", "value", "unit"} <= set(rows[0])
+
+    # the QC page: one row per study (details in tests/reporting/test_cohort_qc.py)
+    page = (out / "index.html").read_text()
+    assert sorted(re.findall(r'<tr class="study[^"]*"[^>]*><td class="txt" data-v="([^"]+)"', page)) == sorted(uids)
 
 
 def test_cohort_usage_errors(three_studies, tmp_path):

@@ -157,7 +157,7 @@ def read_volumes(state: RunState, selection: Selection) -> tuple[SeriesVolume | 
 
     def attempt(c, stack, index):
         try:
-            return read_volume(stack, c.series.series_instance_uid, c.series.description, index)
+            return read_volume(stack, c.series.series_instance_uid, c.series.description, c.series.stack_offset + index)
         except LumbarqiError as exc:
             message = f"reading the images failed: {exc}"
             if all(f["message"] != message for f in state.results["flags"]):  # once per series, not per stack

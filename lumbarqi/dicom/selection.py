@@ -53,6 +53,8 @@ class Selection:
     sagittal_t1: Choice | None
     axial_t1: list[Choice]
     rejected: list[Choice]
+    #: role -> runners-up meeting its conditions, best first (used when a chosen series' pixels cannot be read)
+    alternatives: dict[str, list[Choice]] = field(default_factory=dict)
 
     def as_dict(self) -> dict:
         return {
@@ -215,8 +217,10 @@ def select_series(study: StudyHeaders, rules: dict) -> Selection:
         rejected.append(Choice(extra.series, "rejected", f"another sagittal T1 scored higher ({extra.reason})"))
     contrast = rules["reject"]["contrast_description"]
     plain = [c for c in axial if not re.search(contrast, c.series.description)]
+    enhanced: list[Choice] = []
     if plain and len(plain) < len(axial):
-        rejected += [Choice(c.series, "rejected", "contrast-enhanced axial T1; a plain one exists") for c in axial if c not in plain]
+        enhanced = [c for c in axial if c not in plain]
+        rejected += [Choice(c.series, "rejected", "contrast-enhanced axial T1; a plain one exists") for c in enhanced]
         axial = plain
     axial.sort(key=lambda c: _num(c.series.first, "SeriesNumber") or 0.0)
-    return Selection(sagittal[0] if sagittal else None, axial, rejected)
+    return Selection(sagittal[0] if sagittal else None, axial, rejected, {"sagittal_t1": sagittal[1:], "axial_t1": enhanced})

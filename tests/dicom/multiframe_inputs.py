@@ -22,9 +22,9 @@ ENHANCED_MR = "1.2.840.10008.5.1.4.1.1.4.1"
 _UNASSIGNED = ("UnassignedSharedConvertedAttributesSequence", "UnassignedPerFrameConvertedAttributesSequence")
 
 
-def legacy_converted(files: list[Path]) -> Dataset:
-    """One Legacy Converted Enhanced MR object holding every image of a single-frame series."""
-    images = [pydicom.dcmread(p) for p in files]
+def legacy_converted(files: list[Path] | list[Dataset]) -> Dataset:
+    """One Legacy Converted Enhanced MR object holding every image (file or dataset) of a single-frame series."""
+    images = [p if isinstance(p, Dataset) else pydicom.dcmread(p) for p in files]
     first = images[0]
     return hd.legacy.LegacyConvertedEnhancedMRImage(
         images, series_instance_uid=first.SeriesInstanceUID, series_number=int(first.SeriesNumber),

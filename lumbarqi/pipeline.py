@@ -18,7 +18,7 @@ import numpy as np
 from lumbarqi import labels as L
 from lumbarqi.dicom.fallback import first_readable, record_fallback
 from lumbarqi.dicom.scan import ScanReport, StudyHeaders, scan_folder
-from lumbarqi.dicom.selection import Selection, load_rules, select_series
+from lumbarqi.dicom.selection import Selection, load_rules, select_series, substitutions
 from lumbarqi.dicom.stacks import read_volume
 from lumbarqi.errors import EXIT_NO_INPUT, EXIT_OK, EXIT_PARTIAL, LumbarqiError
 from lumbarqi.results import flag, new_results
@@ -87,31 +87,64 @@ def find_study(state: RunState) -> tuple[StudyHeaders, Selection, ScanReport]:
         sel = select_series(study, rules)
         candidates.append(((sel.sagittal_t1 is not None) * 2 + bool(sel.axial_t1), study, sel))
     if not candidates:
-        raise LumbarqiError(f"study {opts.study_uid} is not in the input; nothing written", EXIT_NO_INPUT)
+        raise LumbarqiError(f"study {opts.study_uid} is not in the input ({len(report.studies)} studies there; "
+                            "`lumbarqi select -i INPUT` lists them); nothing written", EXIT_NO_INPUT)
     candidates.sort(key=lambda c: -c[0])
     _, study, selection = candidates[0]
     for c in [selection.sagittal_t1, *selection.axial_t1, *selection.rejected]:
         if c is not None:
             log.info("series %-4s %-24s %-11s %s", c.series.first.get("SeriesNumber", "?"), c.series.description[:24], c.role, c.reason)
     if len(candidates) > 1:
-        flag(state.results, "other_studies_ignored", f"{len(candidates) - 1} other studies in the input were not processed (use --study UID)")
+        _other_studies_flag(state, study, [c[1] for c in candidates[1:]])
     state.results["study_instance_uid"] = study.study_instance_uid
     state.results["series"] = selection.as_dict()
-    if selection.sagittal_t1 is None and not selection.axial_t1:
-        raise LumbarqiError(f"no sagittal T1 and no axial T1 series in the study{_skipped(report)}; nothing written", EXIT_NO_INPUT)
-    _input_flags(state, report, selection)
     skipped = _skipped(report)
+    if selection.sagittal_t1 is None and not selection.axial_t1:
+        raise LumbarqiError(f"no usable sagittal or axial T1/T2 series in the study{skipped}; nothing written", EXIT_NO_INPUT)
+    _input_flags(state, report, selection)
+    _substitution_flags(state, selection, rules)
     if selection.sagittal_t1 is None:
-        flag(state.results, "no_sagittal_t1", f"no sagittal T1 series{skipped}: no disc, vertebra or level results; axial muscle levels cannot be named")
+        flag(state.results, "no_sagittal_t1", f"no usable sagittal T1 or T2 series{skipped}: no disc, vertebra or level results; "
+             "axial muscle levels cannot be named")
     if not selection.axial_t1:
-        flag(state.results, "no_axial_t1", f"no axial T1 series{skipped}: no muscle results")
+        flag(state.results, "no_axial_t1", f"no usable axial T1 or T2 series{skipped}: no muscle results")
     state.results["subject"] = subject_from_header(study)
-    state.stage("select", time.perf_counter() - t, f"sagittal T1: {'yes' if selection.sagittal_t1 else 'no'}, axial T1 series: {len(selection.axial_t1)}")
+    sag = selection.sagittal_t1.weighting if selection.sagittal_t1 else "none"
+    ax = selection.axial_t1[0].weighting if selection.axial_t1 else ""
+    state.stage("select", time.perf_counter() - t, f"sagittal: {sag}, axial {ax} series: {len(selection.axial_t1)}")
     return study, selection, report
 
 
+def _other_studies_flag(state: RunState, analysed: StudyHeaders, others: list[StudyHeaders]) -> None:
+    """Say which of several studies in the input was analysed and how to analyse the others."""
+    def count(study: StudyHeaders) -> str:
+        return f"{len(study.series)} image series"
+
+    listing = "; ".join(f"{s.study_instance_uid} ({count(s)})" for s in others)
+    message = (f"the input holds {len(others) + 1} studies; analysed {analysed.study_instance_uid} ({count(analysed)}, the one with "
+               f"the most usable series); not analysed: {listing}. Run again with --study UID for another, or --cohort with "
+               "one folder per study to analyse all")
+    log.warning("%d studies in the input: analysed the one with the most usable series; the others are listed in results.json "
+                "flags (other_studies_ignored); use --study UID to pick one", len(others) + 1)
+    flag(state.results, "other_studies_ignored", message)
+
+
+def _substitution_flags(state: RunState, selection: Selection, rules: dict) -> None:
+    """A flag and a log line for every role filled by a substitute contrast (e.g. sagittal T2 for T1)."""
+    from lumbarqi.morphometry.muscles import FAT_INDEX_WEIGHTINGS
+
+    what = {"sagittal_t1": "vertebrae, discs and levels", "axial_t1": "muscle areas and centroids"}
+    plane = {"sagittal_t1": "sagittal", "axial_t1": "axial"}
+    for role, preferred, used in substitutions(selection, rules):
+        message = f"no usable {plane[role]} {preferred}: {what[role]} from the {plane[role]} {used}"
+        if role == "axial_t1" and used not in FAT_INDEX_WEIGHTINGS:
+            message += f" (fat index left out: not defined on {used})"
+        log.warning("contrast substitution: %s", message)
+        flag(state.results, f"contrast_substitution:{plane[role]}_{used.lower()}", message)
+
+
 def _skipped(report: ScanReport) -> str:
-    parts = [f"{report.unsupported} enhanced/multi-frame images"] if report.unsupported else []
+    parts = [f"{report.unsupported} multi-frame classic MR images"] if report.unsupported else []
     parts += [f"{report.unreadable} images with unreadable pixel data"] if report.unreadable else []
     return f" (skipped {' and '.join(parts)})" if parts else ""
 
@@ -119,8 +152,8 @@ def _skipped(report: ScanReport) -> str:
 def _input_flags(state: RunState, report: ScanReport, selection: Selection) -> None:
     """Flag what was skipped in the input and what is odd about the chosen stacks."""
     if report.unsupported:
-        flag(state.results, "unsupported_images", f"{report.unsupported} enhanced or multi-frame MR images skipped (not supported; "
-             "export the series as classic MR Image Storage)")
+        flag(state.results, "unsupported_images", f"{report.unsupported} multi-frame classic MR images skipped (not supported; "
+             "export the series as single-frame MR or Enhanced MR Image Storage)")
     if report.unreadable:
         flag(state.results, "unreadable_images", f"{report.unreadable} images skipped: pixel data missing, truncated or shorter than the header says")
     chosen = ([selection.sagittal_t1] if selection.sagittal_t1 else []) + list(selection.axial_t1)
@@ -158,15 +191,20 @@ def read_volumes(state: RunState, selection: Selection) -> tuple[SeriesVolume | 
     """
     t = time.perf_counter()
 
+    def read(c, stack, index):  # one stack; its index unique in the series (parts of a multi-frame object)
+        volume = read_volume(stack, c.series.series_instance_uid, c.series.description, c.series.stack_offset + index)
+        volume.weighting = c.weighting
+        return volume
+
     def sagittal(c):  # the stack with most slices
         best = max(c.stacks, key=lambda s: s.geometry.n_slices)
-        return [read_volume(best, c.series.series_instance_uid, c.series.description, c.series.stack_offset + c.stacks.index(best))]
+        return [read(c, best, c.stacks.index(best))]
 
     def every_stack(c, problems=None):  # a series' readable stacks; the first failure noted (raised when none was read)
         volumes, problem = [], None
         for i, s in enumerate(c.stacks):
             try:
-                volumes.append(read_volume(s, c.series.series_instance_uid, c.series.description, c.series.stack_offset + i))
+                volumes.append(read(c, s, i))
             except LumbarqiError as exc:
                 problem = problem or exc
         if problem and problems is not None:
@@ -182,6 +220,7 @@ def read_volumes(state: RunState, selection: Selection) -> tuple[SeriesVolume | 
         sag = volumes[0] if volumes else None
         if used is not None and failures:
             record_fallback(state.results, selection, "sagittal_t1", used, failures)
+            _fallback_substitution(state, selection, "sagittal_t1")
         problems += failures if used is None else []
     axial_problems: list = []
     axial = [v for c in selection.axial_t1 for v in every_stack(c, axial_problems)]
@@ -189,6 +228,7 @@ def read_volumes(state: RunState, selection: Selection) -> tuple[SeriesVolume | 
         used, axial, _ = first_readable(selection.alternatives["axial_t1"], every_stack)
         if used is not None:
             record_fallback(state.results, selection, "axial_t1", used, axial_problems)
+            _fallback_substitution(state, selection, "axial_t1")
             axial_problems = []
     for _, why in problems + axial_problems:
         flag(state.results, "stage_failed:volumes", f"reading the images failed: {why}")
@@ -197,6 +237,16 @@ def read_volumes(state: RunState, selection: Selection) -> tuple[SeriesVolume | 
         raise LumbarqiError(f"{problems or 'no images could be read'}; nothing written", EXIT_NO_INPUT)
     state.stage("volumes", time.perf_counter() - t, f"{1 if sag else 0} sagittal, {len(axial)} axial stacks read")
     return sag, axial
+
+
+def _fallback_substitution(state: RunState, selection: Selection, role: str) -> None:
+    """The substitution flag when the candidate that replaced an unreadable series has a less preferred contrast."""
+    only = Selection(selection.sagittal_t1 if role == "sagittal_t1" else None, selection.axial_t1 if role == "axial_t1" else [], [])
+    rules = load_rules(state.options.selection_rules)
+    plane = "sagittal" if role == "sagittal_t1" else "axial"
+    known = {f["code"] for f in state.results["flags"]}
+    if any(f"contrast_substitution:{plane}_{used.lower()}" not in known for _, _, used in substitutions(only, rules)):
+        _substitution_flags(state, only, rules)
 
 
 def lateralise_muscles(volume: SeriesVolume, classes: np.ndarray, class_names: tuple[str, ...], midline_x: float | None) -> np.ndarray:

@@ -26,6 +26,7 @@ class SeriesVolume:
     sop_instance_uids: list[str] = field(default_factory=list)  # per slice, slice order
     source_paths: list[Path] = field(default_factory=list)  # per slice, slice order
     source_frames: list[int] = field(default_factory=list)  # per slice: 1-based frame of a multi-frame source (else empty)
+    weighting: str = ""  # T1, T2, ... as the series selection classified it ("" unknown)
 
     @property
     def key(self) -> str:

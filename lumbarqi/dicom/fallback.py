@@ -19,12 +19,14 @@ from lumbarqi.volume import SeriesVolume
 
 log = logging.getLogger("lumbarqi")
 
-ROLE_NAMES = {"sagittal_t1": "sagittal T1", "axial_t1": "axial T1"}
+PLANES = {"sagittal_t1": "sagittal", "axial_t1": "axial"}
 
 
 def _name(c: Choice) -> str:
     number = c.series.first.get("SeriesNumber")
-    return f"{c.series.description!r}" + (f" (series {number})" if number not in (None, "") else "")
+    details = [f"series {number}"] if number not in (None, "") else []
+    details += [c.weighting] if c.weighting else []
+    return f"{c.series.description!r}" + (f" ({', '.join(details)})" if details else "")
 
 
 def first_readable(candidates: list[Choice], read: Callable[[Choice], list[SeriesVolume]]
@@ -59,8 +61,8 @@ def record_fallback(results: dict, selection: Selection, role: str, used: Choice
         selection.axial_t1 = [c for c in selection.axial_t1 if id(c.series) not in failed_series] + [used]
     selection.alternatives[role] = [c for c in selection.alternatives.get(role, []) if c is not used and id(c.series) not in failed_series]
     results["series"] = selection.as_dict()
-    what = ROLE_NAMES.get(role, role)
+    plane = PLANES.get(role, role)
     failed = "; ".join(f"{_name(c)}: {why}" for c, why in failures)
-    message = f"the selected {what} series could not be read ({failed}); the next {what} candidate {_name(used)} was used instead"
+    message = f"the selected {plane} series could not be read ({failed}); the next {plane} candidate {_name(used)} was used instead"
     flag(results, "series_fallback", message)
     log.warning("%s", message)

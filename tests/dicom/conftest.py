@@ -1,11 +1,7 @@
 """The small phantom study as multi-frame MR and with a broken preferred series, and pipeline runs on them (shared)."""
 from __future__ import annotations
 
-import json
-import os
-import subprocess
 import sys
-from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
@@ -13,29 +9,7 @@ import pytest
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from broken_inputs import add_broken_sagittal_repeat  # noqa: E402
 from multiframe_inputs import convert_study  # noqa: E402
-
-
-@dataclass
-class Run:
-    """One ``lumbarqi run`` (CLI, subprocess) and what it wrote."""
-
-    returncode: int
-    stderr: str
-    out: Path
-    seconds: float
-
-    @property
-    def results(self) -> dict:
-        return json.loads((self.out / "results.json").read_text())
-
-
-def run_pipeline(inp: Path, out: Path) -> Run:
-    import time
-
-    t = time.perf_counter()
-    proc = subprocess.run([sys.executable, "-m", "lumbarqi", "run", "-i", str(inp), "-o", str(out)],
-                          capture_output=True, text=True, timeout=600, env=dict(os.environ))
-    return Run(proc.returncode, proc.stderr, out, time.perf_counter() - t)
+from pipeline_runs import Run, run_pipeline  # noqa: E402
 
 
 @pytest.fixture(scope="session")

@@ -8,7 +8,7 @@ import numpy as np
 import pydicom
 import pytest
 
-from conftest import run_pipeline
+from pipeline_runs import run_pipeline
 
 pytestmark = pytest.mark.slow
 DCIODVFY = Path(__file__).resolve().parents[2] / ".venv" / "bin" / "dciodvfy"

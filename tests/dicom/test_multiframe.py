@@ -103,3 +103,19 @@ def test_truncated_multiframe_object_is_counted_unreadable(legacy_study, tmp_pat
     (tmp_path / "cut.dcm").write_bytes(data[: len(data) - 4000])
     report = scan_folder(tmp_path)
     assert report.unreadable == 1 and not report.studies
+
+
+def test_enhanced_fat_suppression_and_inversion_come_from_the_mr_modules(small_study, tmp_path):
+    t1 = enhanced_mr(sorted((small_study / "DICOM" / "S003").glob("*.dcm")))
+    t1.SpectrallySelectedSuppression = "FAT"  # MR Pulse Sequence module: a fat-saturated T1
+    t1.save_as(tmp_path / "t1_fs.dcm", enforce_file_format=True)
+    stir = enhanced_mr(sorted((small_study / "DICOM" / "S002").glob("*.dcm")))
+    stir.InversionRecovery = "YES"
+    stir.SharedFunctionalGroupsSequence[0].MRModifierSequence[0].InversionRecovery = "YES"
+    stir.SharedFunctionalGroupsSequence[0].MRModifierSequence[0].InversionTimes = [160.0]
+    stir.save_as(tmp_path / "stir.dcm", enforce_file_format=True)
+    _, sel = _selection(tmp_path)
+    assert sel.sagittal_t1 is None
+    reasons = {r["series_instance_uid"]: r["reason"] for r in sel.as_dict()["rejected"]}
+    assert reasons[str(t1.SeriesInstanceUID)].startswith("fat-suppressed")
+    assert "STIR" in reasons[str(stir.SeriesInstanceUID)]

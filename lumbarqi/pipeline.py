@@ -16,6 +16,7 @@ from pathlib import Path
 import numpy as np
 
 from lumbarqi import labels as L
+from lumbarqi.dicom.fallback import first_readable, record_fallback
 from lumbarqi.dicom.scan import ScanReport, StudyHeaders, scan_folder
 from lumbarqi.dicom.selection import Selection, load_rules, select_series, substitutions
 from lumbarqi.dicom.stacks import read_volume
@@ -143,7 +144,7 @@ def _substitution_flags(state: RunState, selection: Selection, rules: dict) -> N
 
 
 def _skipped(report: ScanReport) -> str:
-    parts = [f"{report.unsupported} enhanced/multi-frame images"] if report.unsupported else []
+    parts = [f"{report.unsupported} multi-frame classic MR images"] if report.unsupported else []
     parts += [f"{report.unreadable} images with unreadable pixel data"] if report.unreadable else []
     return f" (skipped {' and '.join(parts)})" if parts else ""
 
@@ -151,8 +152,8 @@ def _skipped(report: ScanReport) -> str:
 def _input_flags(state: RunState, report: ScanReport, selection: Selection) -> None:
     """Flag what was skipped in the input and what is odd about the chosen stacks."""
     if report.unsupported:
-        flag(state.results, "unsupported_images", f"{report.unsupported} enhanced or multi-frame MR images skipped (not supported; "
-             "export the series as classic MR Image Storage)")
+        flag(state.results, "unsupported_images", f"{report.unsupported} multi-frame classic MR images skipped (not supported; "
+             "export the series as single-frame MR or Enhanced MR Image Storage)")
     if report.unreadable:
         flag(state.results, "unreadable_images", f"{report.unreadable} images skipped: pixel data missing, truncated or shorter than the header says")
     chosen = ([selection.sagittal_t1] if selection.sagittal_t1 else []) + list(selection.axial_t1)
@@ -183,33 +184,69 @@ def subject_from_header(study: StudyHeaders) -> dict:
 def read_volumes(state: RunState, selection: Selection) -> tuple[SeriesVolume | None, list[SeriesVolume]]:
     """Pixel data of the sagittal stack and every axial stack, with their geometry.
 
-    A series whose pixels cannot be read is flagged (``stage_failed:volumes``)
-    and the others go on; when none can be read, LumbarqiError (exit 4).
+    A chosen series whose pixels cannot be read gives way to the next candidate
+    of its role (flag ``series_fallback``); without one it is flagged
+    (``stage_failed:volumes``) and the others go on; when none can be read,
+    LumbarqiError (exit 4).
     """
     t = time.perf_counter()
 
-    def attempt(c, stack, index):
-        try:
-            volume = read_volume(stack, c.series.series_instance_uid, c.series.description, index)
-            volume.weighting = c.weighting
-            return volume
-        except LumbarqiError as exc:
-            message = f"reading the images failed: {exc}"
-            if all(f["message"] != message for f in state.results["flags"]):  # once per series, not per stack
-                flag(state.results, "stage_failed:volumes", message)
-            return None
+    def read(c, stack, index):  # one stack; its index unique in the series (parts of a multi-frame object)
+        volume = read_volume(stack, c.series.series_instance_uid, c.series.description, c.series.stack_offset + index)
+        volume.weighting = c.weighting
+        return volume
 
-    sag = None
-    if selection.sagittal_t1 is not None:
-        c = selection.sagittal_t1
+    def sagittal(c):  # the stack with most slices
         best = max(c.stacks, key=lambda s: s.geometry.n_slices)
-        sag = attempt(c, best, c.stacks.index(best))
-    axial = [v for c in selection.axial_t1 for i, s in enumerate(c.stacks) if (v := attempt(c, s, i)) is not None]
+        return [read(c, best, c.stacks.index(best))]
+
+    def every_stack(c, problems=None):  # a series' readable stacks; the first failure noted (raised when none was read)
+        volumes, problem = [], None
+        for i, s in enumerate(c.stacks):
+            try:
+                volumes.append(read(c, s, i))
+            except LumbarqiError as exc:
+                problem = problem or exc
+        if problem and problems is not None:
+            problems.append((c, str(problem)))
+        elif problem and not volumes:
+            raise problem
+        return volumes
+
+    # A chosen series that cannot be read gives way to the next candidate of its role (lumbarqi.dicom.fallback).
+    sag, problems = None, []
+    if selection.sagittal_t1 is not None:
+        used, volumes, failures = first_readable([selection.sagittal_t1, *selection.alternatives.get("sagittal_t1", [])], sagittal)
+        sag = volumes[0] if volumes else None
+        if used is not None and failures:
+            record_fallback(state.results, selection, "sagittal_t1", used, failures)
+            _fallback_substitution(state, selection, "sagittal_t1")
+        problems += failures if used is None else []
+    axial_problems: list = []
+    axial = [v for c in selection.axial_t1 for v in every_stack(c, axial_problems)]
+    if selection.axial_t1 and not axial and selection.alternatives.get("axial_t1"):
+        used, axial, _ = first_readable(selection.alternatives["axial_t1"], every_stack)
+        if used is not None:
+            record_fallback(state.results, selection, "axial_t1", used, axial_problems)
+            _fallback_substitution(state, selection, "axial_t1")
+            axial_problems = []
+    for _, why in problems + axial_problems:
+        flag(state.results, "stage_failed:volumes", f"reading the images failed: {why}")
     if sag is None and not axial:
         problems = "; ".join(f["message"] for f in state.results["flags"] if f["code"] == "stage_failed:volumes")
         raise LumbarqiError(f"{problems or 'no images could be read'}; nothing written", EXIT_NO_INPUT)
     state.stage("volumes", time.perf_counter() - t, f"{1 if sag else 0} sagittal, {len(axial)} axial stacks read")
     return sag, axial
+
+
+def _fallback_substitution(state: RunState, selection: Selection, role: str) -> None:
+    """The substitution flag when the candidate that replaced an unreadable series has a less preferred contrast."""
+    only = Selection(selection.sagittal_t1 if role == "sagittal_t1" else None, selection.axial_t1 if role == "axial_t1" else [], [])
+    rules = load_rules(state.options.selection_rules)
+    plane = "sagittal" if role == "sagittal_t1" else "axial"
+    known = {f["code"] for f in state.results["flags"]}
+    if any(f"contrast_substitution:{plane}_{used.lower()}" not in known for _, _, used in substitutions(only, rules)):
+        _substitution_flags(state, only, rules)
 
 
 def lateralise_muscles(volume: SeriesVolume, classes: np.ndarray, class_names: tuple[str, ...], midline_x: float | None) -> np.ndarray:

@@ -58,7 +58,9 @@ class OutputWriterOperator(StageOperator):
         from lumbarqi.reporting.writer import write_outputs
 
         t = time.perf_counter()
-        sources = {lv.volume.key: [pydicom.dcmread(p) for p in lv.volume.source_paths] for lv in labelled}
+        read: dict = {}  # a multi-frame source is the file of every slice of its stacks: read once
+        sources = {lv.volume.key: [read[p] if p in read else read.setdefault(p, pydicom.dcmread(p)) for p in lv.volume.source_paths]
+                   for lv in labelled}
         files = write_outputs(self.state.staging, self.state.results, labelled, sources, binary=self.state.options.binary_seg,
                               models_dir=self.state.options.models_dir)
         self.state.stage("write", time.perf_counter() - t, f"{len(files)} files (SEG, SR, PDF, overlays)")

@@ -4,7 +4,9 @@ Non-DICOM files, unreadable files and non-image objects (SR, SEG without
 pixels, presentation states, DICOMDIR) are counted and skipped, never fatal.
 Images whose pixel data is missing, cut short or shorter than the header says
 are counted as unreadable and skipped here, so one broken file cannot sink a
-series later. Pixel data is read later, only for the series that are used.
+series later. Pixel data is read later, only for the series that are used. Multi-frame MR
+(Enhanced and Legacy Converted Enhanced MR) joins its series frame by frame
+(see :mod:`lumbarqi.dicom.multiframe`).
 pydicom's warnings are kept off the terminal: they quote header values
 (patient names included).
 """
@@ -20,12 +22,15 @@ from pathlib import Path
 import pydicom
 from pydicom.dataset import Dataset
 
+from lumbarqi.dicom.multiframe import MULTIFRAME_MR_CLASSES, frame_headers, split_parts
+
 log = logging.getLogger(__name__)
 
 #: SOP classes whose instances are images the pipeline may use.
 IMAGE_SOP_CLASSES = {
     "1.2.840.10008.5.1.4.1.1.4",  # MR Image Storage
-    "1.2.840.10008.5.1.4.1.1.4.1",  # Enhanced MR Image Storage (reported, not used)
+    "1.2.840.10008.5.1.4.1.1.4.1",  # Enhanced MR Image Storage (frame by frame)
+    "1.2.840.10008.5.1.4.1.1.4.4",  # Legacy Converted Enhanced MR Image Storage (frame by frame)
 }
 _MR_IMAGE = "1.2.840.10008.5.1.4.1.1.4"
 
@@ -44,7 +49,8 @@ class SeriesHeaders:
     """Headers of the image instances of one series."""
 
     series_instance_uid: str
-    instances: list[tuple[Path, Dataset]] = field(default_factory=list)
+    instances: list[tuple[Path, Dataset]] = field(default_factory=list)  # (file, header); a frame's header for multi-frame
+    stack_offset: int = 0  # added to stack indices: parts of one multi-frame object never share one
 
     @property
     def first(self) -> Dataset:
@@ -71,15 +77,17 @@ class ScanReport:
     files_seen: int = 0
     not_dicom: int = 0
     not_image: int = 0
-    unsupported: int = 0  # images of a SOP class the pipeline does not read (e.g. enhanced MR)
+    unsupported: int = 0  # images of a SOP class the pipeline does not read (multi-frame classic MR)
+    multiframe: int = 0  # multi-frame MR objects read frame by frame
     unreadable: int = 0  # images whose pixel data is missing, truncated or too short
 
     def summary(self) -> str:
         n_series = sum(len(s.series) for s in self.studies.values())
+        frames = f" ({self.multiframe} multi-frame objects)" if self.multiframe else ""
         return (
-            f"{self.files_seen} files: {len(self.studies)} studies, {n_series} image series; skipped "
+            f"{self.files_seen} files: {len(self.studies)} studies, {n_series} image series{frames}; skipped "
             f"{self.not_dicom} non-DICOM, {self.not_image} non-image, {self.unsupported} unsupported "
-            f"(enhanced/multi-frame MR), {self.unreadable} with missing or truncated pixel data"
+            f"(multi-frame classic MR), {self.unreadable} with missing or truncated pixel data"
         )
 
 
@@ -172,7 +180,8 @@ def scan_folder(root: Path) -> ScanReport:
             if sop_class not in IMAGE_SOP_CLASSES or not has_rows:
                 report.not_image += 1
                 continue
-            if sop_class != _MR_IMAGE or (_int(ds, "NumberOfFrames", 1) or 1) > 1:
+            multiframe = sop_class in MULTIFRAME_MR_CLASSES
+            if not multiframe and (sop_class != _MR_IMAGE or (_int(ds, "NumberOfFrames", 1) or 1) > 1):
                 report.unsupported += 1
                 continue
             if not study_uid or not series_uid or not sop_uid:
@@ -182,5 +191,22 @@ def scan_folder(root: Path) -> ScanReport:
                 report.unreadable += 1
                 continue
             study = report.studies.setdefault(study_uid, StudyHeaders(study_uid))
-            study.series.setdefault(series_uid, SeriesHeaders(series_uid)).instances.append((path, ds))
+            if multiframe:
+                _add_multiframe(study, series_uid, path, ds)
+                report.multiframe += 1
+            else:
+                study.series.setdefault(series_uid, SeriesHeaders(series_uid)).instances.append((path, ds))
     return report
+
+
+def _add_multiframe(study: StudyHeaders, series_uid: str, path: Path, ds: Dataset) -> None:
+    """The frames of one multi-frame object into its series (or, one part per plane/contrast, several entries)."""
+    parts = split_parts(frame_headers(ds, USED_ATTRIBUTES))
+    if len(parts) == 1:
+        study.series.setdefault(series_uid, SeriesHeaders(series_uid)).instances += [(path, h) for h in parts[0]]
+        return
+    offset = 0
+    for k, part in enumerate(parts):
+        key = f"{series_uid}#{ds.get('SOPInstanceUID')}#{k}"
+        study.series.setdefault(key, SeriesHeaders(series_uid, stack_offset=offset)).instances += [(path, h) for h in part]
+        offset += len(part)

@@ -71,6 +71,8 @@ class Selection:
     sagittal_t1: Choice | None
     axial_t1: list[Choice]
     rejected: list[Choice]
+    #: role -> runners-up meeting its conditions, best first (used when a chosen series' pixels cannot be read)
+    alternatives: dict[str, list[Choice]] = field(default_factory=dict)
 
     def as_dict(self) -> dict:
         return {
@@ -232,18 +234,23 @@ def select_series(study: StudyHeaders, rules: dict) -> Selection:
         better = "another sagittal series scored higher" if extra.rank == sagittal[0].rank else f"a sagittal {sagittal[0].weighting} is preferred"
         rejected.append(Choice(extra.series, "rejected", f"{better} ({extra.reason})"))
     axial = [c for c in choices if c.role == "axial_t1"]
+    less_preferred: list[Choice] = []  # axial series of a less preferred weighting: candidates if the chosen cannot be read
     if axial:
         best_rank = min(c.rank for c in axial)
         preferred = next(c.weighting for c in axial if c.rank == best_rank)
         rejected += [Choice(c.series, "rejected", f"an axial {preferred} is preferred ({c.reason})") for c in axial if c.rank != best_rank]
+        less_preferred = [c for c in axial if c.rank != best_rank]
         axial = [c for c in axial if c.rank == best_rank]
     contrast = rules["reject"]["contrast_description"]
     plain = [c for c in axial if not re.search(contrast, c.series.description)]
+    enhanced: list[Choice] = []
     if plain and len(plain) < len(axial):
-        rejected += [Choice(c.series, "rejected", f"contrast-enhanced axial {c.weighting}; a plain one exists") for c in axial if c not in plain]
+        enhanced = [c for c in axial if c not in plain]
+        rejected += [Choice(c.series, "rejected", f"contrast-enhanced axial {c.weighting}; a plain one exists") for c in enhanced]
         axial = plain
     axial.sort(key=lambda c: _num(c.series.first, "SeriesNumber") or 0.0)
-    return Selection(sagittal[0] if sagittal else None, axial, rejected)
+    return Selection(sagittal[0] if sagittal else None, axial, rejected,
+                     {"sagittal_t1": sagittal[1:], "axial_t1": enhanced + sorted(less_preferred, key=lambda c: (c.rank, -c.score))})
 
 
 def substitutions(selection: Selection, rules: dict) -> list[tuple[str, str, str]]:

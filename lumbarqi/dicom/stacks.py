@@ -15,6 +15,7 @@ import numpy as np
 import pydicom
 from pydicom.dataset import Dataset
 
+from lumbarqi.dicom.multiframe import FrameHeader, read_frames
 from lumbarqi.dicom.scan import drop_unconvertible, quiet_pydicom
 from lumbarqi.errors import LumbarqiError
 from lumbarqi.geometry import StackGeometry
@@ -173,13 +174,17 @@ def read_volume(stack: Stack, series_uid: str, description: str, stack_index: in
         raise LumbarqiError(f"series {description!r} is too large to read ({g.n_slices} x {g.rows} x {g.cols})")
     array = np.empty((g.n_slices, g.rows, g.cols), np.float32)
     uids: list[str] = []
-    for k, (path, _) in enumerate(stack.instances):
+    frames = _multiframe_pixels(stack, description)
+    for k, (path, header) in enumerate(stack.instances):
         ds = None
         try:
             with quiet_pydicom():
-                ds = pydicom.dcmread(path)
-                drop_unconvertible(ds)  # the header read again here: same treatment as in the scan
-                pixels = ds.pixel_array
+                if isinstance(header, FrameHeader):  # a frame of a multi-frame object: its header has its rescale
+                    ds, pixels = header, frames[(path, header.frame_number)]
+                else:
+                    ds = pydicom.dcmread(path)
+                    drop_unconvertible(ds)  # the header read again here: same treatment as in the scan
+                    pixels = ds.pixel_array
         except Exception as exc:
             raise LumbarqiError(f"cannot read the pixels of series {description!r}: {_pixel_problem(exc, ds)}") from None
         if pixels.shape != (g.rows, g.cols):
@@ -189,4 +194,23 @@ def read_volume(stack: Stack, series_uid: str, description: str, stack_index: in
         uids.append(str(ds.get("SOPInstanceUID", "") or ""))
     if not np.isfinite(array).all():
         raise LumbarqiError(f"series {description!r} holds non-finite pixel values")
-    return SeriesVolume(array, g, series_uid, description, stack_index, uids, [p for p, _ in stack.instances])
+    frame_numbers = [getattr(h, "frame_number", 0) if isinstance(h, FrameHeader) else 0 for _, h in stack.instances]
+    return SeriesVolume(array, g, series_uid, description, stack_index, uids, [p for p, _ in stack.instances],
+                        frame_numbers if any(frame_numbers) else [])
+
+
+def _multiframe_pixels(stack: Stack, description: str) -> dict[tuple[Path, int], np.ndarray]:
+    """(file, frame number) -> pixels for the multi-frame members of ``stack``, each file opened once."""
+    wanted: dict[Path, list[int]] = defaultdict(list)
+    for path, header in stack.instances:
+        if isinstance(header, FrameHeader):
+            wanted[path].append(header.frame_number)
+    out: dict[tuple[Path, int], np.ndarray] = {}
+    for path, numbers in wanted.items():
+        try:
+            with quiet_pydicom():
+                out.update(zip(((path, n) for n in numbers), read_frames(path, numbers)))
+        except Exception as exc:
+            header = next(h for p, h in stack.instances if p == path)
+            raise LumbarqiError(f"cannot read the pixels of series {description!r}: {_pixel_problem(exc, header)}") from None
+    return out

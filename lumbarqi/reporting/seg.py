@@ -22,6 +22,7 @@ from pydicom.uid import generate_uid
 import lumbarqi
 from lumbarqi import labels as lb
 from lumbarqi.reporting import codes
+from lumbarqi.reporting.multiframe_source import stack_source
 from lumbarqi.volume import LabelledVolume
 
 MANUFACTURER = "lumbarqi"
@@ -39,6 +40,11 @@ class SegInfo:
     source_images: list[Dataset]  # per slice, slice order
     segment_of_label: dict[int, int]  # label number -> segment number
     slices_of_label: dict[int, list[int]] = field(default_factory=dict)  # label -> slice indices
+    source_frames: list[int] = field(default_factory=list)  # per slice: 1-based frame of a multi-frame source (else empty)
+
+    def frames_of(self, slices: list[int]) -> list[int] | None:
+        """Referenced Frame Numbers of the given slices (None for single-frame sources)."""
+        return sorted({self.source_frames[k] for k in slices}) if self.source_frames else None
 
     @property
     def key(self) -> str:
@@ -96,9 +102,9 @@ def ordered_sources(labelled: LabelledVolume, datasets: list[Dataset]) -> list[D
     return list(datasets)
 
 
-def seg_uids(source_images: list[Dataset], binary: bool) -> tuple[str, str]:
-    """(series UID, SOP instance UID) derived from the source images (deterministic)."""
-    srcs = [str(ds.SOPInstanceUID) for ds in source_images]
+def seg_uids(source_images: list[Dataset], binary: bool, frames: list[int] | None = None) -> tuple[str, str]:
+    """(series UID, SOP instance UID) derived from the source images (and frames of a multi-frame one; deterministic)."""
+    srcs = [str(ds.SOPInstanceUID) for ds in source_images] + [f"frame {n}" for n in frames or []]
     series = generate_uid(entropy_srcs=[*srcs, "lumbarqi", "seg", "series"])
     instance = generate_uid(entropy_srcs=[*srcs, "lumbarqi", "seg", "binary" if binary else "labelmap"])
     return series, instance
@@ -154,13 +160,19 @@ def build_segmentation(labelled: LabelledVolume, datasets: list[Dataset], binary
     pixels = lut[labelled.label.astype(np.intp)]
     plane = stack_plane(labelled)
     descriptions = [_segment_description(label, n, plane, models_dir) for label, n in segment_of_label.items()]
-    series_uid, sop_uid = seg_uids(sources, binary)
     vol = labelled.volume
+    series_uid, sop_uid = seg_uids(sources, binary, vol.source_frames)
+    hd_sources, spatial = sources, {}
+    if vol.source_frames:  # one multi-frame source: a view with this stack's geometry, frames matched by position
+        if len({str(ds.SOPInstanceUID) for ds in sources}) != 1:
+            raise ValueError(f"stack {vol.key}: frames of several multi-frame objects in one stack")
+        view, positions = stack_source(sources[0], vol.source_frames)
+        hd_sources, spatial = [view], {"plane_positions": positions}
     desc = f"lumbarqi SEG {vol.series_description}".strip()
     if vol.stack_index:
         desc += f" stack {vol.stack_index + 1}"
     seg = hd.seg.Segmentation(
-        source_images=sources,
+        source_images=hd_sources,
         pixel_array=pixels,
         segmentation_type=(hd.seg.SegmentationTypeValues.BINARY if binary
                            else hd.seg.SegmentationTypeValues.LABELMAP),
@@ -178,10 +190,11 @@ def build_segmentation(labelled: LabelledVolume, datasets: list[Dataset], binary
         series_description=desc[:64],
         coding_schemes=codes.coding_schemes(),
         omit_empty_frames=True,
+        **spatial,
     )
     slices = {label: [int(k) for k in np.nonzero((labelled.label == label).any(axis=(1, 2)))[0]]
               for label in present}
-    return SegInfo(seg, labelled, sources, segment_of_label, slices)
+    return SegInfo(seg, labelled, sources, segment_of_label, slices, list(vol.source_frames))
 
 
 def read_segments(path: Path | str) -> dict[int, tuple[str, str | None]]:

@@ -103,6 +103,17 @@ def locate_level_slice(level: str, entry: dict, segs: list[SegInfo],
     return None
 
 
+def _sources(kind, seg: SegInfo, slices: list[int]) -> list:
+    """Source image items for ``slices``: one per image, or one per multi-frame object with its frame numbers."""
+    if not seg.source_frames:
+        return [kind.from_source_image(seg.source_images[k]) for k in slices]
+    by_uid: dict[str, list[int]] = {}
+    for k in slices:
+        by_uid.setdefault(str(seg.source_images[k].SOPInstanceUID), []).append(k)
+    return [kind.from_source_image(seg.source_images[ks[0]], referenced_frame_numbers=seg.frames_of(ks))
+            for ks in by_uid.values()]
+
+
 class _Builder:
     """Collects measurement groups; one instance per report."""
 
@@ -136,12 +147,10 @@ class _Builder:
             g["referenced_segment"] = hd.sr.ReferencedSegment(
                 sop_class_uid=seg.dataset.SOPClassUID, sop_instance_uid=seg.dataset.SOPInstanceUID,
                 segment_number=seg.segment_of_label[label],
-                source_images=[hd.sr.SourceImageForSegmentation.from_source_image(seg.source_images[k])
-                               for k in ks])
+                source_images=_sources(hd.sr.SourceImageForSegmentation, seg, ks))
         elif seg is not None:
             ks = slices if slices is not None else [seg.labelled.label.shape[0] // 2]
-            g["source_images"] = [hd.sr.SourceImageForMeasurementGroup.from_source_image(
-                seg.source_images[k]) for k in ks]
+            g["source_images"] = _sources(hd.sr.SourceImageForMeasurementGroup, seg, ks)
         self.groups[ident] = g
         return g
 
@@ -254,7 +263,9 @@ def build_sr(results: dict, segs: list[SegInfo], models_dir: Path | None = None)
         observation_context=context, procedure_reported=codes.PROCEDURE,
         imaging_measurements=groups)
     evidence: list[Dataset] = [s.dataset for s in segs]
-    evidence += [ds for s in segs for ds in s.source_images]
+    seen: set[str] = set()  # a multi-frame source is the source of every slice: once in the evidence
+    evidence += [ds for s in segs for ds in s.source_images
+                 if not (str(ds.SOPInstanceUID) in seen or seen.add(str(ds.SOPInstanceUID)))]
     series_uid, sop_uid = sr_uids(segs)
     return hd.sr.Comprehensive3DSR(
         evidence=evidence, content=report[0], series_instance_uid=series_uid,

@@ -321,6 +321,12 @@ def b_two_sagittal(ctx: Ctx) -> None:
     ctx.copy_series(ctx.sag, "S061", 61, SeriesDescription="SAG T1 FSE")
 
 
+def b_two_sagittal_undecodable(ctx: Ctx) -> None:
+    """A repeat of the sagittal T1 (preferred: later series number) whose pixels no decoder can read."""
+    ctx.copy_series(ctx.sag, "S061", 61, SeriesDescription="SAG T1 FSE")
+    ctx.edit("S061", lambda ds, _: _undecodable(ds, RLELossless))
+
+
 def b_sagittal_contrast(ctx: Ctx) -> None:
     ctx.copy_series(ctx.sag, "S062", 62, SeriesDescription="SAG T1 FSE +C", ContrastBolusAgent="GADOVIST")
 
@@ -499,18 +505,24 @@ CASES: list[Case] = [
        reason="another sagittal t1 scored higher"),
     _c("sagittal_t1_contrast", "an extra contrast-enhanced sagittal T1", b_sagittal_contrast, OK, sagittal=True,
        axial=True, reason="another sagittal t1 scored higher"),
-    _c("enhanced_mr", "the sagittal T1 as one enhanced multi-frame MR object", b_enhanced, (3,),
-       flags=("no_sagittal_t1", "unsupported_images"), sagittal=False, axial=True, graph="fast"),
-    _c("enhanced_only", "every series as enhanced multi-frame MR", b_enhanced_only, (4,), stderr=("enhanced",)),
+    _c("enhanced_mr", "the sagittal T1 as one Enhanced MR object without functional groups (no frame geometry)",
+       b_enhanced, OK, flags=("contrast_substitution:sagittal_t2",), sagittal=True, axial=True, reason="no usable image geometry",
+       graph="fast"),
+    _c("enhanced_only", "every series as Enhanced MR without functional groups", b_enhanced_only, (4,),
+       stderr=("no usable sagittal or axial",)),
+    _c("two_sagittal_undecodable", "a repeated sagittal T1, preferred, whose pixel data cannot be decoded",
+       b_two_sagittal_undecodable, OK, flags=("series_fallback",), sagittal=True, axial=True, reason="pixels could not be read"),
     _c("rle", "T1 series RLE Lossless (pydicom encoder)", _compress(RLELossless), OK, sagittal=True, axial=True,
        graph="models", dicom=True),
     _c("jpeg_ls", "T1 series JPEG-LS lossless (pyjpegls)", _compress(JPEGLSLossless), OK, sagittal=True, axial=True),
     _c("jpeg_baseline", "T1 series 8-bit JPEG baseline (Pillow)", _pillow("JPEG"), OK, sagittal=True, axial=True),
     _c("jpeg2000", "T1 series JPEG 2000 lossless (Pillow/OpenJPEG)", _pillow("J2K"), OK, sagittal=True, axial=True),
-    _c("undecodable_sagittal", "sagittal T1 declares JPEG Lossless SV1 (no decoder installed)", b_undecodable_sag, (3,),
-       flags=("stage_failed:volumes",), stderr=("jpeg lossless",), axial=True, graph="fast"),
-    _c("undecodable_all", "every T1 declares JPEG 2000 over undecodable data", b_undecodable_all, (4,),
-       stderr=("cannot read the pixels", "jpeg 2000"), graph="fast"),
+    _c("undecodable_sagittal", "sagittal T1 declares JPEG Lossless SV1 over undecodable data: the sagittal T2 is used",
+       b_undecodable_sag, OK, flags=("series_fallback", "contrast_substitution:sagittal_t2"), sagittal=True, axial=True,
+       reason="jpeg lossless", graph="fast"),
+    _c("undecodable_all", "every T1 declares JPEG 2000 over undecodable data: the T2 series are used", b_undecodable_all, OK,
+       flags=("series_fallback", "contrast_substitution:sagittal_t2", "contrast_substitution:axial_t2"),
+       sagittal=True, axial=True, reason="jpeg 2000", graph="fast"),
     _c("no_ipp", "sagittal T1 without ImagePositionPatient", b_no_ipp, (3,), flags=("no_sagittal_t1",), sagittal=False,
        axial=True, reason="no usable image geometry"),
     _c("duplicate_positions", "two sagittal slices repeated at the same position", b_duplicates, OK,

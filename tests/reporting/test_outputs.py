@@ -123,7 +123,7 @@ def test_sr_measurements_equal_results(written, phantom_inputs):
         assert set(back["loads"][task]) == set(per_level)
         for level, values in per_level.items():
             assert back["loads"][task][level] == pytest.approx(values), (task, level)
-    assert sorted(back["flags"]) == sorted(f["code"].upper() for f in res["flags"])
+    assert sorted(back["flags"]) == sorted(f["code"] for f in res["flags"])
     # one group per structure and level, each muscle group referencing its SEG segment
     doc = hd.sr.Comprehensive3DSR.from_dataset(sr)
     groups = doc.content.get_volumetric_roi_measurement_groups()

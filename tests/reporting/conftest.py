@@ -141,3 +141,13 @@ def written(phantom_inputs, tmp_path_factory):
     paths = write_outputs(out, phantom_inputs.results, phantom_inputs.labelled,
                           phantom_inputs.source_datasets)
     return out, paths
+
+
+@pytest.fixture(scope="session")
+def written_binary(phantom_inputs, tmp_path_factory):
+    """write_outputs() with BINARY segmentations; returns (out_dir, paths)."""
+    from lumbarqi.reporting import write_outputs
+
+    out = tmp_path_factory.mktemp("reporting_bin") / "out"
+    return out, write_outputs(out, phantom_inputs.results, phantom_inputs.labelled,
+                              phantom_inputs.source_datasets, binary=True)

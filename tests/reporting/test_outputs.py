@@ -30,13 +30,6 @@ def dicom_files(paths):
     return [p for p in paths if p.suffix == ".dcm"]
 
 
-@pytest.fixture(scope="module")
-def written_binary(phantom_inputs, tmp_path_factory):
-    out = tmp_path_factory.mktemp("reporting_bin") / "out"
-    return out, write_outputs(out, phantom_inputs.results, phantom_inputs.labelled,
-                              phantom_inputs.source_datasets, binary=True)
-
-
 def test_files_written(written, phantom_inputs):
     out, paths = written
     names = sorted(p.relative_to(out).as_posix() for p in paths)

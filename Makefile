@@ -5,7 +5,7 @@ PY        := $(VENV)/bin/python
 PIP       := $(VENV)/bin/pip
 STAMP     := $(VENV)/.installed
 # Debian packages the tests and demo use (installed only when missing).
-DEB_PACKAGES := orthanc orthanc-dicomweb dcmtk poppler-utils podman runc debootstrap
+DEB_PACKAGES := orthanc orthanc-dicomweb dcmtk poppler-utils podman runc debootstrap chromium
 
 .PHONY: setup system-deps test demo clean help
 

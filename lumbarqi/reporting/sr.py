@@ -27,7 +27,7 @@ import lumbarqi
 from lumbarqi import labels as lb
 from lumbarqi.reporting import codes
 from lumbarqi.reporting.seg import MANUFACTURER, SegInfo, model_identity, stack_plane
-from lumbarqi.reporting.sr_geometry import CLOSED_POLYLINE, GeometryIndex
+from lumbarqi.reporting.sr_geometry import CLOSED_POLYLINE, VIEWER_TOOL_TAG, GeometryIndex, viewer_tool
 
 Group = (hd.sr.VolumetricROIMeasurementsAndQualitativeEvaluations
          | hd.sr.MeasurementsAndQualitativeEvaluations)
@@ -133,10 +133,9 @@ class _Builder:
         """Create (or return) the kwargs of one group, referencing its SEG segment."""
         if ident in self.groups:
             return self.groups[ident]
+        uid = generate_uid(entropy_srcs=[self.study_uid, "lumbarqi", "tracking", ident])
         g: dict[str, Any] = {
-            "tracking_identifier": hd.sr.TrackingIdentifier(
-                uid=generate_uid(entropy_srcs=[self.study_uid, "lumbarqi", "tracking", ident]),
-                identifier=ident),
+            "tracking_identifier": hd.sr.TrackingIdentifier(uid=uid, identifier=ident), "_uid": uid, "_ident": ident,
             "finding_type": finding_type, "finding_sites": sites,
             "finding_category": codes.ANATOMICAL_STRUCTURE,
             "algorithm_id": self.algorithm(task), "measurements": [], "qualitative_evaluations": [],
@@ -259,27 +258,31 @@ class _Builder:
 
     @staticmethod
     def _make(g: dict) -> list[Group]:
-        """TID 1411 (SEG segment) or TID 1501 group; a TID 1411 group's measurements that have
-        a place on an image go to a TID 1501 group of the same tracking UID (TID 1411 carries no
-        per-measurement SCOORD), so that finding = both groups, each value once."""
-        kwargs = {k: v for k, v in g.items() if v is not None and (v or k == "measurements")}
-        if "referenced_segment" not in kwargs:
-            return [hd.sr.MeasurementsAndQualitativeEvaluations(**kwargs)]
-        placed = [m for m in kwargs["measurements"] if m.referenced_coordinates]
-        kwargs["measurements"] = [m for m in kwargs["measurements"] if not m.referenced_coordinates]
+        """The group(s) of one finding, all with its tracking UID: a TID 1411 (SEG segment) or
+        TID 1501 group with the measurements that have no line or outline, and one TID 1501
+        group per measurement drawn as a line or outline (TID 1411 carries no per-measurement
+        SCOORD), each value once. The drawn groups' tracking identifier starts with the
+        viewer tool that shows it (OHIF/Cornerstone3D convention, see docs/ohif.md)."""
+        kwargs = {k: v for k, v in g.items() if v is not None and not k.startswith("_")
+                  and (v or k == "measurements")}
+        drawn = [(m, t) for m in kwargs["measurements"] for t in [viewer_tool(m)] if t]
+        rest = [m for m in kwargs["measurements"] if not any(m is d for d, _ in drawn)]
+        kwargs["measurements"] = rest
         out: list[Group] = []
-        if kwargs["measurements"] or kwargs.get("qualitative_evaluations") or not placed:
-            out.append(hd.sr.VolumetricROIMeasurementsAndQualitativeEvaluations(**kwargs))
-        if placed:
-            refs = [c.ContentSequence[0].ReferencedSOPSequence[0] for m in placed for c in m.referenced_coordinates]
-            images = {str(r.ReferencedSOPInstanceUID): r for r in refs}
+        if rest or kwargs.get("qualitative_evaluations") or not drawn:
+            cls = (hd.sr.VolumetricROIMeasurementsAndQualitativeEvaluations if "referenced_segment" in kwargs
+                   else hd.sr.MeasurementsAndQualitativeEvaluations)
+            out.append(cls(**kwargs))
+        for m, tool in drawn:
+            ref = m.referenced_coordinates[0].ContentSequence[0].ReferencedSOPSequence[0]
             out.append(hd.sr.MeasurementsAndQualitativeEvaluations(
-                tracking_identifier=g["tracking_identifier"], finding_type=g["finding_type"],
-                finding_sites=g["finding_sites"] or None, finding_category=g["finding_category"],
-                algorithm_id=g["algorithm_id"], measurements=placed,
+                tracking_identifier=hd.sr.TrackingIdentifier(
+                    uid=g["_uid"], identifier=f"{VIEWER_TOOL_TAG}:{tool}:{g['_ident']}"),
+                finding_type=g["finding_type"], finding_sites=g["finding_sites"] or None,
+                finding_category=g["finding_category"], algorithm_id=g["algorithm_id"], measurements=[m],
                 source_images=[hd.sr.SourceImageForMeasurementGroup(
-                    referenced_sop_class_uid=r.ReferencedSOPClassUID,
-                    referenced_sop_instance_uid=r.ReferencedSOPInstanceUID) for r in images.values()]))
+                    referenced_sop_class_uid=ref.ReferencedSOPClassUID,
+                    referenced_sop_instance_uid=ref.ReferencedSOPInstanceUID)]))
         return out
 
 

@@ -115,6 +115,24 @@ class GeometryIndex:
         return p
 
 
+#: Prefix of the tracking identifiers OHIF (Cornerstone3D adapters) turns into its own tools.
+VIEWER_TOOL_TAG = "Cornerstone3DTools@^0.1.0"
+
+
+def viewer_tool(m: hd.sr.Measurement) -> str | None:
+    """The Cornerstone3D tool that shows a measurement's SCOORD: a 2-point line as Length, a
+    closed outline as PlanarFreehandROI, the two lordosis endplates as CobbAngle; else None."""
+    coords = m.referenced_coordinates
+    if not coords or coords[0].GraphicType != "POLYLINE":
+        return None
+    xy = np.asarray(coords[0].GraphicData, float).reshape(-1, 2)
+    if len(xy) == 2:
+        return "Length"
+    if len(xy) >= 4 and np.allclose(xy[0], xy[-1]):
+        return "PlanarFreehandROI"
+    return "CobbAngle" if len(xy) == 4 else None
+
+
 def scoords_of(item) -> list[Dataset]:
     """Every SCOORD content item below a content item (depth first)."""
     out = []

@@ -20,6 +20,7 @@ import pytest
 
 from lumbarqi import labels as lb
 from lumbarqi.reporting import codes
+from lumbarqi.reporting.sr_geometry import VIEWER_TOOL_TAG
 
 BIN = Path(__file__).resolve().parents[2] / ".venv" / "bin"
 SEGIMAGE2ITK, TID1500READER = BIN / "segimage2itkimage", BIN / "tid1500reader"
@@ -38,9 +39,16 @@ def run(*args: str | Path, cwd: Path | None = None) -> subprocess.CompletedProce
     return subprocess.run([str(a) for a in args], capture_output=True, text=True, timeout=120, cwd=cwd)
 
 
+def finding_name(tracking_identifier: str) -> str:
+    """"disc L4/L5" from "disc L4/L5" or "Cornerstone3DTools@^0.1.0:Length:disc L4/L5"."""
+    if tracking_identifier.startswith(VIEWER_TOOL_TAG + ":"):
+        return tracking_identifier.split(":", 2)[2]
+    return tracking_identifier
+
+
 def target_of(group: dict, out: dict) -> dict:
     """The results.json entry a tid1500reader measurement group describes."""
-    ident = group["TrackingIdentifier"]
+    ident = finding_name(group["TrackingIdentifier"])
     level = ident.rsplit(" ", 1)[-1]
     if ident.startswith("loads "):
         task = _TASK[group["measurementMethod"]["CodeValue"]]  # the task, read at the group level

@@ -22,6 +22,12 @@ def _concept(item) -> str:
     return str(item.ConceptNameCodeSequence[0].CodeValue)
 
 
+def finding_name(groups) -> str:
+    """The finding's own tracking identifier (without a viewer tool prefix)."""
+    idents = [str(i.TextValue) for g in groups for i in g.ContentSequence if _concept(i) == "112039"]
+    return min(idents, key=len).split(":")[-1]
+
+
 def groups_by_tracking_uid(sr) -> dict[str, list]:
     """Imaging Measurements' groups (DCM 125007) merged by Tracking UID, as viewers merge them."""
     imaging = next(i for i in sr.ContentSequence if _concept(i) == "126010")
@@ -59,7 +65,7 @@ def test_every_finding_has_a_place_on_an_image(sr):
     assert merged
     for uid, groups in merged.items():
         scoords = [i for g in groups for i in _walk(g) if i.ValueType == "SCOORD"]
-        ident = next(str(i.TextValue) for g in groups for i in g.ContentSequence if _concept(i) == "112039")
+        ident = finding_name(groups)
         assert scoords, f"{ident}: no SCOORD, a viewer has nothing to draw"
         for s in scoords:
             assert s.RelationshipType == "INFERRED FROM" and s.ContentSequence[0].RelationshipType == "SELECTED FROM"
@@ -70,7 +76,7 @@ def test_height_lines_are_as_long_as_their_values(sr, phantom_inputs):
     sag_uid = res["geometry"]["discs"]["L4/L5"]["series_instance_uid"]
     checked = 0
     for groups in groups_by_tracking_uid(sr).values():
-        ident = next(str(i.TextValue) for g in groups for i in g.ContentSequence if _concept(i) == "112039")
+        ident = finding_name(groups)
         section = "discs" if ident.startswith("disc ") else "vertebrae" if ident.startswith("vertebral body ") else None
         if section is None:
             continue
@@ -97,7 +103,7 @@ def test_csa_outline_closed_on_the_axial_slice_used(sr, phantom_inputs):
     slice_of = {uid: (lv, k) for lv in phantom_inputs.labelled for k, uid in enumerate(lv.volume.sop_instance_uids)}
     n = 0
     for groups in groups_by_tracking_uid(sr).values():
-        ident = next(str(i.TextValue) for g in groups for i in g.ContentSequence if _concept(i) == "112039")
+        ident = finding_name(groups)
         for g in groups:
             for num in (i for i in g.ContentSequence if i.ValueType == "NUM" and _concept(i) == area_name):
                 (scoord,) = [i for i in _walk(num) if i.ValueType == "SCOORD"]
@@ -142,7 +148,7 @@ def test_loads_one_group_per_task_and_level(sr, phantom_inputs):
             if method:
                 nums = [_concept(i) for i in g.ContentSequence if i.ValueType == "NUM"]
                 assert sorted(nums) == sorted(name.value for name, _ in codes.LOAD.values())
-                level = next(str(i.TextValue) for i in g.ContentSequence if _concept(i) == "112039").rsplit(" ", 1)[1]
+                level = finding_name([g]).rsplit(" ", 1)[1]
                 tasks.setdefault(str(method[0].ConceptCodeSequence[0].CodeValue), set()).add(level)
     assert tasks == {codes.task_code(t).value: set(per) for t, per in res["loads"].items()}
 
@@ -157,3 +163,17 @@ def test_codes_within_dicom_limits_and_one_meaning_each(sr):
                 assert meanings.setdefault(key, str(code.CodeMeaning)) == str(code.CodeMeaning), key
     assert ("99LUMBARQI", "AX-NOT-AT-LEVEL") in meanings  # the flag code that used to be too long
     assert any(_concept(i) == "111028" for i in sr.ContentSequence)  # TID 1600 Image Library
+
+
+def test_drawn_measurements_carry_their_viewer_tool(sr):
+    """Each line or outline is a group of its own, named for the Cornerstone3D tool that shows it
+    (OHIF lists only those in its measurement panel), with the finding's tracking UID."""
+    tools: dict[str, int] = {}
+    for uid, groups in groups_by_tracking_uid(sr).items():
+        for g in groups:
+            ident = next(str(i.TextValue) for i in g.ContentSequence if _concept(i) == "112039")
+            if ident.startswith("Cornerstone3DTools@^0.1.0:"):
+                nums = [i for i in g.ContentSequence if i.ValueType == "NUM"]
+                assert len(nums) == 1 and [i.ValueType for i in _walk(nums[0])][0] == "SCOORD", ident
+                tools[ident.split(":")[1]] = tools.get(ident.split(":")[1], 0) + 1
+    assert set(tools) == {"Length", "PlanarFreehandROI", "CobbAngle"} and tools["CobbAngle"] == 1

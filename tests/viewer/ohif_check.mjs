@@ -1,14 +1,14 @@
 // Opens a study in the OHIF viewer (headless Debian chromium via puppeteer-core), loads the SR
 // and a SEG the way a user does (double-click in the study browser) and reports, as JSON on
 // stdout, what the page shows: the SR's drawn annotations with their labels, the segments
-// listed, the page errors. Screenshots go to the folder given. Used by test_ohif.py.
+// listed after the viewer's own hydration (its "track measurements" prompt), the page errors. Screenshots go to the folder given. Used by test_ohif.py.
 //
 //   node ohif_check.mjs <viewer url> <StudyInstanceUID> <screenshot dir> <SR series description> <SEG series description>
 import puppeteer from 'puppeteer-core';
 
 const [base, studyUid, shots, srName, segName] = process.argv.slice(2);
 const sleep = ms => new Promise(r => setTimeout(r, ms));
-const out = {errors: [], warnings: [], sr: null, seg: null, screenshots: []};
+const out = {pageErrors: [], errors: [], warnings: [], sr: null, seg: null, screenshots: []};
 const browser = await puppeteer.launch({
   executablePath: process.env.CHROMIUM || '/usr/bin/chromium',
   headless: true,
@@ -17,7 +17,7 @@ const browser = await puppeteer.launch({
 });
 try {
   const page = await browser.newPage();
-  page.on('pageerror', e => out.errors.push(String(e.message).slice(0, 500)));
+  page.on('pageerror', e => out.pageErrors.push(String(e.message).slice(0, 500)));
   page.on('console', m => {
     if (m.type() === 'error') out.errors.push(m.text().slice(0, 500));
     if (m.type() === 'warn') out.warnings.push(m.text().slice(0, 300));
@@ -50,8 +50,8 @@ try {
 
   // --- SR: drawn annotations (DICOMSRDisplay) and their labels ------------------------------
   await open(srName);
-  await page.waitForFunction(() => window.cornerstoneTools.annotation.state.getAllAnnotations()
-    .some(a => a.metadata.toolName === 'DICOMSRDisplay'), {timeout: 60000}).catch(() => null);
+  const anyDrawn = await page.waitForFunction(() => window.cornerstoneTools.annotation.state.getAllAnnotations()
+    .some(a => a.metadata.toolName === 'DICOMSRDisplay'), {timeout: 30000}).then(() => true, () => false);
   await sleep(3000);
   const annotations = () => page.evaluate(() => window.cornerstoneTools.annotation.state.getAllAnnotations()
     .filter(a => a.metadata.toolName === 'DICOMSRDisplay').map(a => ({
@@ -72,28 +72,37 @@ try {
       loaded: (d.measurements || []).filter(m => m.loaded).length,
       identifiers: (d.measurements || []).map(m => m.TrackingIdentifier)};
   }, srName);
-  const first = await viewportState();
+  const drawn = await annotations();
   await shot('ohif_sr_sagittal');
-  // step through the findings with the SR viewport's "next" arrow until an axial image shows
-  const all = await annotations();
-  const axialImages = new Set(all.filter(a => a.labels.some(l => l.startsWith('Area:'))).map(a => a.image));
+  // the viewer offers to track (hydrate) the report's measurements: accept, as a user would
+  const yes = await page.waitForSelector('xpath/.//button[normalize-space()="Yes"]', {timeout: anyDrawn ? 12000 : 3000}).catch(() => null);
+  if (yes) await yes.click();
+  await page.waitForFunction(() => window.services.measurementService.getMeasurements().length > 0,
+    {timeout: yes ? 30000 : 1000}).catch(() => null);
+  await sleep(2500);
+  const tab = await page.$('[data-cy="trackedMeasurements-btn"]');
+  if (tab) { await tab.click(); await sleep(1500); }
+  const listed = await page.evaluate(() => window.services.measurementService.getMeasurements().map(m => ({
+    uid: m.uid, toolName: m.toolName, label: m.label, image: m.referencedImageId,
+    displayText: m.displayText ? JSON.stringify(m.displayText) : '',
+  })));
+  const panel = await page.evaluate(() => document.body.innerText.match(/Measurements \((\d+)\)/)?.[0] || null);
+  const tracked = await viewportState();
+  await shot('ohif_measurements');
+  // jump to a muscle outline (on an axial image) through the viewer's own navigation
   let axial = null;
-  for (let i = 0; i < 60 && !axial; i++) {
-    const next = await page.$('[data-cy="viewport-action-arrows-right"] svg');
-    if (!next) { out.errors.push('driver: no next-measurement arrow'); break; }
-    await next.click();
-    await sleep(400);
-    const v = await viewportState();
-    out.visited = (out.visited || []).concat([v.imageId ? v.imageId.slice(-20) : null]);
-    if (axialImages.has(v.imageId)) axial = v;
-  }
-  if (axial) {
-    await sleep(1500);
+  const outline = listed.find(m => m.toolName === 'PlanarFreehandROI');
+  if (outline) {
+    await page.evaluate(uid => {
+      const s = window.services;
+      s.measurementService.jumpToMeasurement(s.viewportGridService.getActiveViewportId(), uid);
+    }, outline.uid);
+    await sleep(4000);
     axial = await viewportState();
-    await shot('ohif_sr_axial');
+    await shot('ohif_csa_axial');
   }
-  out.sr = {displaySet: srDisplaySet, annotations: all, first, axial,
-    panel: await page.evaluate(() => document.body.innerText.match(/Measurements \(\d+\)/)?.[0] || null)};
+  out.sr = {displaySet: srDisplaySet, annotations: drawn, listed, panel, tracked, axial,
+    prompted: Boolean(yes)};
 
   // --- SEG: segments listed in the Segmentation panel --------------------------------------
   await open(segName);
@@ -102,8 +111,8 @@ try {
   await sleep(2000);
   const promptYes = await page.$('xpath/.//button[normalize-space()="Yes"]');
   if (promptYes) { await promptYes.click(); await sleep(2000); }
-  const tab = await page.$('[data-cy="panelSegmentation-btn"]');
-  if (tab) { await tab.click(); await sleep(1500); }
+  const segTab = await page.$('[data-cy="panelSegmentation-btn"]');
+  if (segTab) { await segTab.click(); await sleep(1500); }
   out.seg = await page.evaluate(() => {
     const segs = window.services.segmentationService.getSegmentations();
     return {segmentations: segs.map(s => ({label: s.label,

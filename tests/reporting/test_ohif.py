@@ -82,10 +82,10 @@ def without_scoords(src: Path, dst: Path) -> None:
     ds.save_as(dst, enforce_file_format=True)
 
 
-def run_viewer(viewer: ViewerServer, study_uid: str, sr_name: str, shots: Path) -> dict:
+def run_viewer(viewer: ViewerServer, study_uid: str, sr_name: str, shots: Path, seg_name: str = SEG_NAME) -> dict:
     """What the page showed (tests/viewer/ohif_check.mjs's JSON report)."""
     shots.mkdir(parents=True, exist_ok=True)
-    proc = subprocess.run([NODE, str(VIEWER_DIR / "ohif_check.mjs"), viewer.url, study_uid, str(shots), sr_name, SEG_NAME],
+    proc = subprocess.run([NODE, str(VIEWER_DIR / "ohif_check.mjs"), viewer.url, study_uid, str(shots), sr_name, seg_name],
                           capture_output=True, text=True, timeout=300, env={**os.environ, "CHROMIUM": CHROMIUM})
     assert proc.returncode == 0, proc.stderr[-3000:]
     report = json.loads(proc.stdout.strip().splitlines()[-1])
@@ -209,7 +209,7 @@ def test_ohif_lists_and_draws_measurements_and_segments(viewer, phantom_inputs, 
 def test_ohif_check_fails_on_sr_without_scoord(viewer, phantom_inputs, written):
     """The pre-issue-16 report (no SCOORD anywhere): the same check must fail."""
     res = phantom_inputs.results
-    report = run_viewer(viewer, res["study_instance_uid"], BROKEN_SR_NAME, ARTIFACTS / "ohif_broken")
+    report = run_viewer(viewer, res["study_instance_uid"], BROKEN_SR_NAME, ARTIFACTS / "ohif_broken", seg_name="-")
     with pytest.raises(AssertionError):
         check_viewer_report(report, res, expected_sagittal_segments(phantom_inputs), axial_series(phantom_inputs),
                                  outline_areas(written[0] / "dicom" / "sr_measurements.dcm"))

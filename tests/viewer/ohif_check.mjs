@@ -1,12 +1,14 @@
 // Opens a study in the OHIF viewer (headless Debian chromium via puppeteer-core), loads the SR
-// and a SEG the way a user does (double-click in the study browser) and reports, as JSON on
-// stdout, what the page shows: the SR's drawn annotations with their labels, the segments
-// listed after the viewer's own hydration (its "track measurements" prompt), the page errors. Screenshots go to the folder given. Used by test_ohif.py.
+// and a SEG the way a user does (double-click in the study browser, "Yes" to the viewer's offer
+// to track the report's measurements) and reports, as JSON on stdout, what the page shows: the
+// SR's drawn annotations, the measurements listed, the segments listed, the page errors.
+// Screenshots go to the folder given. Used by tests/reporting/test_ohif.py.
 //
-//   node ohif_check.mjs <viewer url> <StudyInstanceUID> <screenshot dir> <SR series description> <SEG series description>
+//   node ohif_check.mjs <viewer url> <StudyInstanceUID> <screenshot dir> <SR series description> <SEG series description or ->
 import puppeteer from 'puppeteer-core';
 
 const [base, studyUid, shots, srName, segName] = process.argv.slice(2);
+class Done extends Error {}
 const sleep = ms => new Promise(r => setTimeout(r, ms));
 const out = {pageErrors: [], errors: [], warnings: [], sr: null, seg: null, screenshots: []};
 const browser = await puppeteer.launch({
@@ -24,7 +26,7 @@ try {
   });
   await page.goto(`${base}/viewer?StudyInstanceUIDs=${studyUid}`, {waitUntil: 'networkidle2', timeout: 90000});
   await page.waitForFunction(
-    names => window.services && names.every(n => window.services.displaySetService.getActiveDisplaySets()
+    names => window.services && names.every(n => n === '-' || window.services.displaySetService.getActiveDisplaySets()
       .some(d => d.SeriesDescription === n)), {timeout: 90000}, [srName, segName]);
   await sleep(1500);
   const skip = await page.$('xpath/.//*[text()="Skip all"]');  // the first-visit tour
@@ -50,8 +52,10 @@ try {
 
   // --- SR: drawn annotations (DICOMSRDisplay) and their labels ------------------------------
   await open(srName);
+  await page.waitForFunction(n => window.services.displaySetService.getActiveDisplaySets()
+    .some(d => d.SeriesDescription === n && d.isLoaded), {timeout: 30000}, srName).catch(() => null);
   const anyDrawn = await page.waitForFunction(() => window.cornerstoneTools.annotation.state.getAllAnnotations()
-    .some(a => a.metadata.toolName === 'DICOMSRDisplay'), {timeout: 30000}).then(() => true, () => false);
+    .some(a => a.metadata.toolName === 'DICOMSRDisplay'), {timeout: 10000}).then(() => true, () => false);
   await sleep(3000);
   const annotations = () => page.evaluate(() => window.cornerstoneTools.annotation.state.getAllAnnotations()
     .filter(a => a.metadata.toolName === 'DICOMSRDisplay').map(a => ({
@@ -104,7 +108,8 @@ try {
   out.sr = {displaySet: srDisplaySet, annotations: drawn, listed, panel, tracked, axial,
     prompted: Boolean(yes)};
 
-  // --- SEG: segments listed in the Segmentation panel --------------------------------------
+  // --- SEG: segments listed in the Segmentation panel ("-": no SEG) -----------------------
+  if (segName === '-') throw new Done();
   await open(segName);
   await page.waitForFunction(() => window.services.segmentationService.getSegmentations().length > 0,
     {timeout: 60000}).catch(() => null);
@@ -121,7 +126,7 @@ try {
   });
   await shot('ohif_seg');
 } catch (e) {
-  out.errors.push(`driver: ${e.message}`);
+  if (!(e instanceof Done)) out.errors.push(`driver: ${e.message}`);
 } finally {
   await browser.close();
 }

@@ -34,6 +34,7 @@ ARTIFACTS = Path(os.environ.get("LUMBARQI_TEST_ARTIFACTS", VIEWER_DIR / "artifac
 SR_NAME = "lumbarqi measurements (TID 1500)"
 SEG_NAME = "lumbarqi SEG t1_tse_sag"
 BROKEN_SR_NAME = "lumbarqi measurements, no SCOORD"
+PDF_NAME = "lumbarqi report (PDF)"
 
 pytestmark = [pytest.mark.slow, pytest.mark.skipif(
     not (ohif_installed() and NODE and Path(CHROMIUM).exists() and (VIEWER_DIR / "node_modules").is_dir()),
@@ -82,10 +83,11 @@ def without_scoords(src: Path, dst: Path) -> None:
     ds.save_as(dst, enforce_file_format=True)
 
 
-def run_viewer(viewer: ViewerServer, study_uid: str, sr_name: str, shots: Path, seg_name: str = SEG_NAME) -> dict:
+def run_viewer(viewer: ViewerServer, study_uid: str, sr_name: str, shots: Path, seg_name: str = SEG_NAME,
+               pdf_name: str = "-") -> dict:
     """What the page showed (tests/viewer/ohif_check.mjs's JSON report)."""
     shots.mkdir(parents=True, exist_ok=True)
-    proc = subprocess.run([NODE, str(VIEWER_DIR / "ohif_check.mjs"), viewer.url, study_uid, str(shots), sr_name, seg_name],
+    proc = subprocess.run([NODE, str(VIEWER_DIR / "ohif_check.mjs"), viewer.url, study_uid, str(shots), sr_name, seg_name, pdf_name],
                           capture_output=True, text=True, timeout=300, env={**os.environ, "CHROMIUM": CHROMIUM})
     assert proc.returncode == 0, proc.stderr[-3000:]
     report = json.loads(proc.stdout.strip().splitlines()[-1])
@@ -198,12 +200,14 @@ def expected_sagittal_segments(phantom_inputs) -> list[str]:
 
 def test_ohif_lists_and_draws_measurements_and_segments(viewer, phantom_inputs, written):
     res = copy.deepcopy(phantom_inputs.results)
-    report = run_viewer(viewer, res["study_instance_uid"], SR_NAME, ARTIFACTS / "ohif")
+    report = run_viewer(viewer, res["study_instance_uid"], SR_NAME, ARTIFACTS / "ohif", pdf_name=PDF_NAME)
     counts = check_viewer_report(report, res, expected_sagittal_segments(phantom_inputs), axial_series(phantom_inputs),
                                  outline_areas(written[0] / "dicom" / "sr_measurements.dcm"))
     (ARTIFACTS / "ohif" / "counts.json").write_text(json.dumps(counts, indent=1))
     assert {Path(p).name for p in report["screenshots"]} >= {"ohif_sr_sagittal.png", "ohif_measurements.png",
-                                                             "ohif_csa_axial.png", "ohif_seg.png"}
+                                                             "ohif_csa_axial.png", "ohif_seg.png", "ohif_pdf.png"}
+    # the Encapsulated PDF opens in its viewport (fetched as bulk data: Orthanc renders no PDF)
+    assert report.get("pdf") and report["pdf"]["status"] == 200 and report["pdf"]["head"] == "%PDF-", report.get("pdf")
 
 
 def test_ohif_check_fails_on_sr_without_scoord(viewer, phantom_inputs, written):

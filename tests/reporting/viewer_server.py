@@ -44,7 +44,7 @@ APP_CONFIG = """window.config = {
         supportsFuzzyMatching: false,
         supportsWildcard: true,
         staticWado: false,
-        singlepart: 'bulkdata,video,pdf',
+        singlepart: 'bulkdata,video',  // not 'pdf': Orthanc renders no PDF (/rendered), OHIF then takes the bulk data
         bulkDataURI: { enabled: true, relativeResolution: 'studies' },
         omitQuotationForMultipartRequest: true,
       },
@@ -88,8 +88,10 @@ class _Handler(http.server.BaseHTTPRequestHandler):
         self.wfile.write(body)
 
     def _proxy(self) -> None:
-        request = urllib.request.Request(self.pacs_url + self.path,
-                                         headers={"Accept": self.headers.get("Accept", "*/*")})
+        # keep the browser's Host: Orthanc's DICOMweb plugin writes absolute BulkDataURIs from it,
+        # which must point back here (same origin), not at Orthanc itself
+        request = urllib.request.Request(self.pacs_url + self.path, headers={
+            "Accept": self.headers.get("Accept", "*/*"), "Host": self.headers.get("Host", "")})
         try:
             with urllib.request.urlopen(request, timeout=60) as r:
                 self._send(r.status, r.read(), r.headers.get("Content-Type", "application/octet-stream"))

@@ -4,10 +4,10 @@
 // SR's drawn annotations, the measurements listed, the segments listed, the page errors.
 // Screenshots go to the folder given. Used by tests/reporting/test_ohif.py.
 //
-//   node ohif_check.mjs <viewer url> <StudyInstanceUID> <screenshot dir> <SR series description> <SEG series description or ->
+//   node ohif_check.mjs <viewer url> <StudyInstanceUID> <screenshot dir> <SR series description> <SEG series description or -> [<PDF series description>]
 import puppeteer from 'puppeteer-core';
 
-const [base, studyUid, shots, srName, segName] = process.argv.slice(2);
+const [base, studyUid, shots, srName, segName, pdfName = '-'] = process.argv.slice(2);
 class Done extends Error {}
 const sleep = ms => new Promise(r => setTimeout(r, ms));
 const out = {pageErrors: [], errors: [], warnings: [], sr: null, seg: null, screenshots: []};
@@ -125,6 +125,23 @@ try {
       panelText: document.body.innerText};
   });
   await shot('ohif_seg');
+
+  // --- Encapsulated PDF: shown in its viewport --------------------------------------------
+  if (pdfName !== '-') {
+    await open(pdfName);
+    await page.waitForFunction(() => document.querySelector('object[data], iframe[src], embed[src]'),
+      {timeout: 30000}).catch(() => null);
+    await sleep(3000);
+    out.pdf = await page.evaluate(async () => {
+      const e = document.querySelector('object[data], iframe[src], embed[src]');
+      if (!e) return null;
+      const url = e.data || e.src;
+      const r = await fetch(url);
+      const head = new TextDecoder().decode((await r.arrayBuffer()).slice(0, 5));
+      return {status: r.status, head, blob: url.startsWith('blob:')};
+    });
+    await shot('ohif_pdf');
+  }
 } catch (e) {
   if (!(e instanceof Done)) out.errors.push(`driver: ${e.message}`);
 } finally {

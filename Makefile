@@ -5,16 +5,23 @@ PY        := $(VENV)/bin/python
 PIP       := $(VENV)/bin/pip
 STAMP     := $(VENV)/.installed
 # Debian packages the tests and demo use (installed only when missing).
-DEB_PACKAGES := orthanc orthanc-dicomweb dcmtk poppler-utils podman runc debootstrap chromium
+DEB_PACKAGES := orthanc orthanc-dicomweb dcmtk poppler-utils podman runc debootstrap chromium nodejs libgdcm-tools libopenjp2-tools openjph-tools
 
-.PHONY: setup system-deps test demo clean help
+# The real-viewer test (tests/reporting/test_ohif.py): the prebuilt OHIF viewer package and
+# puppeteer-core, both pinned, installed under tests/viewer (ignored by git).
+VIEWER_DIR   := tests/viewer
+OHIF_VERSION := 3.13.2
+OHIF_SHA1    := 26a51ffcc1704c30fff403258a1d7392e9a991f3
+OHIF_DIR     := $(VIEWER_DIR)/.cache/ohif-$(OHIF_VERSION)
+
+.PHONY: setup system-deps viewer-deps test demo clean help
 
 help:
 	@echo "make demo   - generate a phantom study into demo/input and run lumbarqi on it"
 	@echo "make test   - run the whole test suite"
 	@echo "make setup  - only create .venv and install"
 
-setup: $(STAMP) system-deps
+setup: $(STAMP) system-deps viewer-deps
 
 $(STAMP): pyproject.toml
 	python3 -m venv $(VENV)
@@ -29,6 +36,21 @@ system-deps:
 	  echo "installing Debian packages:$$missing"; \
 	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $$missing >/dev/null; \
 	fi
+
+viewer-deps: system-deps $(OHIF_DIR)/index.html $(VIEWER_DIR)/node_modules/.installed
+
+$(OHIF_DIR)/index.html:
+	@command -v npm >/dev/null || (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq npm >/dev/null)
+	rm -rf $(VIEWER_DIR)/.cache/pack $(OHIF_DIR) && mkdir -p $(VIEWER_DIR)/.cache/pack $(OHIF_DIR)
+	cd $(VIEWER_DIR)/.cache/pack && npm pack --silent @ohif/app@$(OHIF_VERSION) >/dev/null
+	echo "$(OHIF_SHA1)  $(VIEWER_DIR)/.cache/pack/ohif-app-$(OHIF_VERSION).tgz" | sha1sum -c --quiet
+	tar -xzf $(VIEWER_DIR)/.cache/pack/ohif-app-$(OHIF_VERSION).tgz -C $(OHIF_DIR) --strip-components=2 package/dist
+	rm -rf $(VIEWER_DIR)/.cache/pack
+
+$(VIEWER_DIR)/node_modules/.installed: $(VIEWER_DIR)/package.json $(VIEWER_DIR)/package-lock.json
+	@command -v npm >/dev/null || (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq npm >/dev/null)
+	cd $(VIEWER_DIR) && npm ci --silent --no-audit --no-fund --ignore-scripts
+	touch $@
 
 test: setup
 	$(PY) -m pytest -q tests

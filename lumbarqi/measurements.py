@@ -11,7 +11,7 @@ import numpy as np
 
 from lumbarqi import labels as L
 from lumbarqi.levels import name_levels
-from lumbarqi.morphometry.muscles import measure_muscles
+from lumbarqi.morphometry.muscles import measure_muscles_detailed
 from lumbarqi.morphometry.spine import analyse_spine
 from lumbarqi.pipeline import SAGITTAL_CLASSES, RunState
 from lumbarqi.volume import LabelledVolume, SeriesVolume
@@ -40,6 +40,31 @@ def segmentation_confidence(sagittal: LabelledVolume | None, axial: list[Labelle
     return out
 
 
+def spine_geometry(sagittal: LabelledVolume, analysis) -> dict:
+    """Where the disc/body heights and the lordosis were read (``results["geometry"]``, LPS mm)."""
+    where = {"series_instance_uid": sagittal.volume.series_instance_uid, "stack": sagittal.volume.stack_index}
+    out: dict = {"discs": {}, "vertebrae": {}, "muscles": {}}
+    for name, geo in analysis.geometry.items():
+        if name == "lordosis":
+            out["lordosis"] = {**where, **geo}
+        elif name in analysis.discs:
+            out["discs"][name] = {**where, **geo}
+        elif name in analysis.vertebrae:
+            out["vertebrae"][name] = {**where, **geo}
+    return out
+
+
+def muscle_geometry(slices: dict) -> dict:
+    """Per level and muscle/side: the axial slice used and the measured muscle's outline (LPS mm)."""
+    out: dict = {}
+    for level, info in slices.items():
+        where = {k: info[k] for k in ("series_instance_uid", "stack", "slice_index")}
+        for m, sides in info.get("contours_mm", {}).items():
+            for side, contour in sides.items():
+                out.setdefault(level, {}).setdefault(m, {})[side] = {**where, "contour_mm": contour}
+    return out
+
+
 def measure_all(state: RunState, sagittal: LabelledVolume | None, axial: list[LabelledVolume]) -> None:
     """Disc, vertebra, lordosis and muscle measurements into ``state.results``."""
     t = time.perf_counter()
@@ -51,10 +76,12 @@ def measure_all(state: RunState, sagittal: LabelledVolume | None, axial: list[La
         if analysis.lordosis_deg is not None:
             r["lordosis_deg"] = analysis.lordosis_deg
         r["flags"] += analysis.flags
+        r["geometry"] = spine_geometry(sagittal, analysis)
     if axial and sagittal is not None:
-        muscles, flags = measure_muscles(axial, sagittal.label, sagittal.volume.geometry, analysis)
+        muscles, flags, slices = measure_muscles_detailed(axial, sagittal.label, sagittal.volume.geometry, analysis)
         r["muscles"] = muscles
         r["flags"] += flags
+        r["geometry"]["muscles"] = muscle_geometry(slices)
     elif axial:
         r["flags"].append({"code": "not_measurable", "level": None, "structure": "muscle",
                            "message": "muscle areas need the sagittal level map to place axial slices; none available"})

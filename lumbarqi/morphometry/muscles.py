@@ -35,6 +35,7 @@ For every named disc of the sagittal level map (its centre and mid-plane from
 """
 from __future__ import annotations
 
+import contourpy
 import numpy as np
 from scipy import ndimage
 from scipy.interpolate import CubicSpline
@@ -142,6 +143,25 @@ def fat_threshold(normalised: np.ndarray, label: np.ndarray) -> float | None:
     return 0.5 * (lean + 1.0) if lean < 0.85 else None
 
 
+def mask_outline(mask: np.ndarray, max_points: int = 240) -> np.ndarray | None:
+    """Closed outline (N, 2) of the largest region of a 2D mask, (row, col) fractional pixel
+    indices (pixel centres at integers) on the 0.5 iso-line; first point repeated last."""
+    if not mask.any():
+        return None
+    padded = np.pad(mask.astype(np.float64), 1)
+    lines = contourpy.contour_generator(z=padded, line_type=contourpy.LineType.Separate).lines(0.5)
+    area = lambda xy: 0.5 * abs(float(np.dot(xy[:-1, 0], xy[1:, 1]) - np.dot(xy[1:, 0], xy[:-1, 1])))  # noqa: E731
+    closed = [xy for xy in lines if len(xy) >= 4]
+    if not closed:
+        return None
+    xy = max(closed, key=area)
+    if not np.allclose(xy[0], xy[-1]):
+        xy = np.vstack([xy, xy[:1]])
+    if len(xy) > max_points:
+        xy = np.vstack([xy[:-1][:: int(np.ceil((len(xy) - 1) / (max_points - 1)))], xy[:1]])
+    return np.column_stack([xy[:, 1] - 1.0, xy[:, 0] - 1.0])  # (row, col) without the padding
+
+
 def _reslice(label: np.ndarray, g: StackGeometry, point: np.ndarray, e_lat: np.ndarray, e_ap: np.ndarray) -> dict:
     """Label value -> (area mm2, centroid LPS mm) on the plane (point; e_lat, e_ap), from the
     label stack resampled with per-label linear interpolation (points beyond half a slice
@@ -225,6 +245,7 @@ def measure_level(lv: LabelledVolume, k: int, offset: float, disc: str, axis: Sp
     if disc_w is not None and disc_w[0] > 50.0:
         ref = disc_w[1]
     out: dict = {}
+    contours: dict = {}
     for m in L.MUSCLES:
         for side in L.SIDES:
             value = L.MUSCLE_LABEL[(m, side)]
@@ -254,9 +275,14 @@ def measure_level(lv: LabelledVolume, k: int, offset: float, disc: str, axis: Sp
             entry["centroid_mm"] = [round(float(d @ e_lat) * (1 if side == "left" else -1), 2), round(float(d @ e_ap), 2)]
             entry["slice_offset_mm"] = round(offset, 2)
             out.setdefault(m, {})[side] = entry
+            outline = mask_outline(mask)
+            if outline is not None:  # the measured muscle on the slice used, for viewers
+                pts = g.voxel_to_lps(np.column_stack([np.full(len(outline), k), outline]))
+                contours.setdefault(m, {})[side] = [[round(float(c), 3) for c in p] for p in pts]
             flags += check_muscle(disc, m, side, entry)
     info = {"series_instance_uid": lv.volume.series_instance_uid, "stack": lv.volume.stack_index, "slice_index": k,
-            "offset_mm": round(offset, 2), "tilt_deg": round(float(np.degrees(np.arccos(min(1.0, cos)))), 2)}
+            "offset_mm": round(offset, 2), "tilt_deg": round(float(np.degrees(np.arccos(min(1.0, cos)))), 2),
+            "contours_mm": contours}
     return out, flags, info
 
 

@@ -59,6 +59,10 @@ class SliceFit:
     v: np.ndarray  # 2D superior
     top_dir: np.ndarray  # 2D direction of the upper boundary line, pointing anterior
     bottom_dir: np.ndarray
+    stations: np.ndarray  # (3, 2) mid-points between the boundary lines at the anterior, middle, posterior heights
+    depth_mid: np.ndarray  # 2D mid-point of the AP depth
+    line_u: np.ndarray  # 2D frame (anterior, superior) the heights and depth were read along
+    line_v: np.ndarray
 
 
 @dataclass
@@ -82,6 +86,9 @@ class SpineAnalysis:
     vertebrae: dict[str, dict] = field(default_factory=dict)
     lordosis_deg: float | None = None
     frames: dict[str, Frame] = field(default_factory=dict)  # every measured disc and body
+    #: name -> {"slice_index", "lines_mm": {results key: [[x, y, z], ...] LPS mm}}: where each
+    #: reported height/depth was read (line length = the reported value), for viewers
+    geometry: dict[str, dict] = field(default_factory=dict)
     s1_point: np.ndarray | None = None  # centre of the top sacral segment (LPS mm), estimated
     flags: list[dict] = field(default_factory=list)
 
@@ -149,6 +156,7 @@ def fit_slice(mask2d: np.ndarray, row_mm: float, col_mm: float, ant2: np.ndarray
         sel = valid_x & (xs >= x_lo + 0.2 * depth) & (xs <= x_hi - 0.2 * depth)
         if sel.sum() < 5 or depth <= 0:
             return None
+        frame_used = (centre, u, v)
         ct, cb = np.polyfit(xs[sel], top[sel], 1), np.polyfit(xs[sel], bottom[sel], 1)
         at, ab = np.arctan(ct[0]), np.arctan(cb[0])
         delta = 0.5 * (at + ab)
@@ -163,10 +171,14 @@ def fit_slice(mask2d: np.ndarray, row_mm: float, col_mm: float, ant2: np.ndarray
         return None
     coef = np.polyfit(xs[inner] - x_lo, h_soft[inner], PROFILE_DEGREE)
     heights = [float(np.polyval(coef, f * depth)) for f in (0.9, 0.5, 0.1)]  # anterior, middle, posterior
+    c0, u0, v0 = frame_used
+    mid_y = lambda x: 0.5 * (np.polyval(ct, x) + np.polyval(cb, x))  # noqa: E731
+    stations = np.array([c0 + x * u0 + mid_y(x) * v0 for x in (x_lo + f * depth for f in (0.9, 0.5, 0.1))])
     return SliceFit(
         k=k, area_mm2=float(mask2d.sum() * row_mm * col_mm), depth_mm=float(depth), heights=tuple(heights),
         wedge_deg=float(np.degrees(at - ab)), centre=centre, u=u, v=v,
         top_dir=np.cos(at) * u + np.sin(at) * v, bottom_dir=np.cos(ab) * u + np.sin(ab) * v,
+        stations=stations, depth_mid=c0 + 0.5 * (x_lo + x_hi) * u0 + y_mid * v0, line_u=u0, line_v=v0,
     )
 
 
@@ -211,6 +223,7 @@ def measure_structure(mask: np.ndarray, g: StackGeometry) -> tuple[dict | None, 
     values = {"area_mm2": area, "depth_mm": depth, "heights": heights, "mean_mm": avg([f.area_mm2 / f.depth_mm for f in fits]),
               "wedge_deg": avg([f.wedge_deg for f in fits])}
     best = max(fits, key=lambda f: f.area_mm2)
+    values["geometry"] = _lines(g, best, heights, depth)
     c3 = g.slice_origin(best.k) + best.centre[0] * np.asarray(g.row_dir) + best.centre[1] * np.asarray(g.col_dir)
     c3 = c3 + (k_mean - best.k) * g.slice_spacing_mm * g.normal  # lateral centre of the whole structure
     unit = lambda x: x / np.linalg.norm(x)  # noqa: E731
@@ -218,6 +231,30 @@ def measure_structure(mask: np.ndarray, g: StackGeometry) -> tuple[dict | None, 
                   values["mean_mm"], depth, unit(_to3d(g, sum(wi * f.top_dir for wi, f in zip(w, fits)))),
                   unit(_to3d(g, sum(wi * f.bottom_dir for wi, f in zip(w, fits)))))
     return values, frame, problems
+
+
+def _lines(g: StackGeometry, fit: SliceFit, heights: tuple[float, float, float], depth: float) -> dict:
+    """Where the reported heights and depth lie on slice ``fit.k``: 2-point lines in LPS mm whose
+    lengths are the reported (slice-averaged) values, centred where that slice was read."""
+    to3 = lambda p: g.slice_origin(fit.k) + p[0] * np.asarray(g.row_dir) + p[1] * np.asarray(g.col_dir)  # noqa: E731
+    lines = {}
+    for key, station, h in zip(("height_anterior_mm", "height_middle_mm", "height_posterior_mm"), fit.stations, heights):
+        lines[key] = [to3(station - 0.5 * h * fit.line_v), to3(station + 0.5 * h * fit.line_v)]
+    lines["depth_mm"] = [to3(fit.depth_mid - 0.5 * depth * fit.line_u), to3(fit.depth_mid + 0.5 * depth * fit.line_u)]
+    return {"slice_index": int(fit.k),
+            "lines_mm": {k: [[round(float(c), 3) for c in p] for p in pts] for k, pts in lines.items()}}
+
+
+def _lordosis_lines(g: StackGeometry, l1: Frame, l5s1: Frame) -> dict:
+    """The two endplates of the lordosis angle (L1 upper, S1 upper) as one 4-point line on the
+    sagittal slice nearest them: L1 anterior, L1 posterior, S1 posterior, S1 anterior (LPS mm)."""
+    top = l1.centre + 0.5 * l1.height_mm * l1.v
+    bottom = l5s1.centre - 0.5 * l5s1.height_mm * l5s1.v
+    pts = np.array([top + 0.5 * l1.depth_mm * l1.top_dir, top - 0.5 * l1.depth_mm * l1.top_dir,
+                    bottom - 0.5 * l5s1.depth_mm * l5s1.bottom_dir, bottom + 0.5 * l5s1.depth_mm * l5s1.bottom_dir])
+    k = int(np.clip(round(float(g.lps_to_voxel(pts)[:, 0].mean())), 0, g.n_slices - 1))
+    pts = pts + ((g.slice_origin(k) - pts) @ g.normal)[:, None] * g.normal[None, :]  # onto that slice
+    return {"slice_index": k, "lines_mm": {"lordosis_deg": [[round(float(c), 3) for c in p] for p in pts]}}
 
 
 def _sagittal_angle(t: np.ndarray) -> float:
@@ -268,6 +305,8 @@ def analyse_spine(label: np.ndarray, geometry: StackGeometry) -> SpineAnalysis:
             out.flags.append(flag("lateral_coverage", name, structure,
                                   f"{name} reaches the first or last sagittal slice: its mid-sagittal plane may be missed"))
         measured[name] = values
+        if reported:
+            out.geometry[name] = values["geometry"]
     for name in L.REPORTED_VERTEBRAE:
         if name in measured:
             m = measured[name]
@@ -292,6 +331,7 @@ def analyse_spine(label: np.ndarray, geometry: StackGeometry) -> SpineAnalysis:
     if l1 is not None and l5s1 is not None and "L1" in measured and "L5/S1" in measured:
         angle = _sagittal_angle(l5s1.bottom_dir) - _sagittal_angle(l1.top_dir)
         out.lordosis_deg = round(float((angle + 180.0) % 360.0 - 180.0), 3)
+        out.geometry["lordosis"] = _lordosis_lines(geometry, l1, l5s1)
     else:
         out.flags.append(flag("not_measurable", "L1-S1", "lordosis", "lordosis needs the L1 body and the L5/S1 disc: not measured"))
     if l5s1 is not None:

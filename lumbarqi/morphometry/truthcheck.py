@@ -78,5 +78,6 @@ def check_study(study: Path) -> dict:
         "schema_version": "1.0", "study_instance_uid": truth["study_instance_uid"],
         "discs": analysis.discs, "vertebrae": analysis.vertebrae, "lordosis_deg": analysis.lordosis_deg,
         "muscles": muscles, "flags": naming.flags + analysis.flags + mflags,
-        "morphometry": {"muscle_slices": slices, "naming_accuracy": accuracy, "misnamed": wrong},
+        "morphometry": {"muscle_slices": {d: {k: v for k, v in info.items() if k != "contours_mm"}
+                                          for d, info in slices.items()}, "naming_accuracy": accuracy, "misnamed": wrong},
     }

@@ -124,20 +124,85 @@ TASK: dict[str, Code] = {
     "hold_10kg": local("TASK-HOLD10KG", "Holding 10 kg in front of the body"),
 }
 QUALITY_FLAG = local("QUALITY-FLAG", "Quality flag")
+#: TID 1500 report-level container for evaluations that concern no one structure.
+QUALITATIVE_EVALUATIONS = Code("C0034375", "UMLS", "Qualitative Evaluations")
+
+#: DICOM limits: Code Value (SH) 16 characters, Code Meaning (LO) 64.
+MAX_CODE_VALUE, MAX_CODE_MEANING = 16, 64
 
 
 def task_code(task: str) -> Code:
     """Concept of a loading task (unknown task names get a derived local code)."""
     if task in TASK:
         return TASK[task]
-    return local(("TASK-" + task.upper().replace("_", ""))[:16], task.replace("_", " "))
+    return local(short_value("TASK-" + task.upper().replace("_", "")), _meaning(task.replace("_", " ")))
 
 
-def flag_code(code: str, message: str) -> Code:
-    """Local concept for one quality flag (value: the flag code; meaning: its message)."""
-    value = "".join(c if c.isalnum() or c in "-_." else "-" for c in code.upper()) or "FLAG"
-    meaning = (message or code).replace("\\", "/")[:64]
-    return local(value, meaning)
+#: results.json flag code -> (code value <= 16 characters, meaning <= 64 characters). One
+#: fixed meaning per code: the flag's own message (which names the level and structure)
+#: stays in results.json and the PDF; the SR says which structure through its group.
+FLAG: dict[str, tuple[str, str]] = {
+    "axial_not_reaching_level": ("AX-NOT-AT-LEVEL", "No axial slice reaches the disc level"),
+    "biomech_balance_limited": ("BM-BALANCE-LIM", "Muscle forces could not fully balance the load"),
+    "biomech_base_model_posture": ("BM-BASE-POSTURE", "Load model uses the base model posture"),
+    "biomech_muscle_saturated": ("BM-MUSCLE-SAT", "A muscle reached its maximum force"),
+    "biomech_task_failed": ("BM-TASK-FAILED", "Load calculation for a task failed"),
+    "biomech_task_unsolved": ("BM-TASK-UNSOLVED", "Load calculation for a task did not converge"),
+    "bodies_split": ("BODIES-SPLIT", "A vertebral body mask was split in two"),
+    "csa_oblique_estimate": ("CSA-OBLIQUE-EST", "Cross-sectional area estimated from an oblique slice"),
+    "disc_missing": ("DISC-MISSING", "Disc not found between two vertebral bodies"),
+    "duplicate_slices": ("DUPLICATE-SLICES", "Duplicate slices in a series"),
+    "fat_calibration": ("FAT-CALIBRATION", "Fat and lean muscle signal calibration failed"),
+    "lateral_coverage": ("LATERAL-COVERAGE", "Structure reaches the first or last sagittal slice"),
+    "level_above_t10": ("LEVEL-ABOVE-T10", "Levels above T10 are not named"),
+    "level_missing": ("LEVEL-MISSING", "Level not in the sagittal label map"),
+    "low_confidence": ("LOW-CONFIDENCE", "Low segmentation confidence"),
+    "muscle_missing": ("MUSCLE-MISSING", "Muscle not found near the chosen axial slice"),
+    "no_axial_t1": ("NO-AXIAL-T1", "No axial T1-weighted series"),
+    "no_sagittal_t1": ("NO-SAGITTAL-T1", "No sagittal T1-weighted series"),
+    "not_fully_in_fov": ("NOT-IN-FOV", "Structure touches the edge of the image"),
+    "not_measurable": ("NOT-MEASURABLE", "Measurement not possible"),
+    "other_studies_ignored": ("OTHER-STUDIES", "Images of other studies were ignored"),
+    "out_of_range": ("OUT-OF-RANGE", "Value outside the plausible range"),
+    "phantom_input": ("PHANTOM-INPUT", "Synthetic phantom study"),
+    "sacrum_not_in_fov": ("SACRUM-NOT-SEEN", "Sacrum not in the field of view"),
+    "sacrum_partial": ("SACRUM-PARTIAL", "Sacrum only partly in the field of view"),
+    "transitional_anatomy": ("TRANSITIONAL", "Possible lumbosacral transitional anatomy"),
+    "uneven_slice_spacing": ("UNEVEN-SPACING", "Uneven slice spacing"),
+    "unreadable_images": ("UNREADABLE-IMGS", "Some images could not be read"),
+    "unsupported_images": ("UNSUPPORTED-IMGS", "Some images are of an unsupported kind"),
+}
+
+
+def short_value(value: str) -> str:
+    """A code value of at most 16 characters: as is when short, else a prefix and a hash."""
+    value = "".join(c if c.isalnum() or c in "-." else "-" for c in value.upper()) or "FLAG"
+    if len(value) <= MAX_CODE_VALUE:
+        return value
+    import hashlib
+
+    return f"{value[:11].rstrip('-')}-{hashlib.sha1(value.encode()).hexdigest()[:4].upper()}"
+
+
+def _meaning(text: str) -> str:
+    """A Code Meaning of at most 64 characters, cut at a word boundary when longer."""
+    text = " ".join(text.replace("\\", "/").split())
+    if len(text) <= MAX_CODE_MEANING:
+        return text
+    return text[:MAX_CODE_MEANING + 1].rsplit(" ", 1)[0].rstrip(",;:")
+
+
+def flag_code(code: str) -> Code:
+    """Local concept of one quality flag code (fixed meaning per code)."""
+    if code in FLAG:
+        value, meaning = FLAG[code]
+        return local(value, meaning)
+    return local(short_value(code), _meaning(code.replace("_", " ").capitalize()))
+
+
+def flag_name(value: str) -> str:
+    """The results.json flag code of a flag concept value (unknown values: lower case)."""
+    return next((k for k, (v, _) in FLAG.items() if v == value), value.lower().replace("-", "_"))
 
 
 # --- procedure, algorithm family ----------------------------------------------

@@ -1,13 +1,16 @@
 """Comprehensive 3D SR with a TID 1500 Measurement Report, built with highdicom.
 
 One measurement group per structure and level: discs and vertebral bodies on the
-sagittal stack, each muscle and side on the axial slice of its disc level. Each
-group carries a tracking identifier and UID, finding sites (structure, level,
-laterality), a reference to its SEG segment with the source images, the
-measurements of ``results.json`` and the quality flags as qualitative
-evaluations. Loads per task sit in the disc group of their level, the task as
-the measurement method. :func:`read_measurements` turns a report back into the
-``results.json`` layout.
+sagittal stack, each muscle and side on the axial slice of its disc level, and
+one group per loading task and disc (the task as the group's measurement
+method, so every TID 1500 reader keeps it). Each group carries a tracking
+identifier and UID, finding sites (structure, level, laterality), a reference to
+its SEG segment with the source images, the measurements of ``results.json``
+(each, where it has a place on an image, with its SCOORD: see
+:mod:`lumbarqi.reporting.sr_geometry`) and the quality flags as qualitative
+evaluations; flags of no one structure sit in the report's Qualitative
+Evaluations container. The report has a TID 1600 image library.
+:func:`read_measurements` turns a report back into the ``results.json`` layout.
 """
 from __future__ import annotations
 
@@ -24,6 +27,7 @@ import lumbarqi
 from lumbarqi import labels as lb
 from lumbarqi.reporting import codes
 from lumbarqi.reporting.seg import MANUFACTURER, SegInfo, model_identity, stack_plane
+from lumbarqi.reporting.sr_geometry import CLOSED_POLYLINE, VIEWER_TOOL_TAG, GeometryIndex, viewer_tool
 
 Group = (hd.sr.VolumetricROIMeasurementsAndQualitativeEvaluations
          | hd.sr.MeasurementsAndQualitativeEvaluations)
@@ -37,12 +41,15 @@ def _num(value: Any) -> float | None:
     return float(value) if np.isfinite(value) else None
 
 
-def _measurements(values: dict) -> list[hd.sr.Measurement]:
+def _measurements(values: dict, coords: dict | None = None) -> list[hd.sr.Measurement]:
+    """TID 300 measurements of one results entry; ``coords``: results key -> its SCOORD."""
     out = []
+    coords = coords or {}
     for key, (name, unit) in codes.MEASUREMENT.items():
         v = _num(values.get(key))
         if v is not None:
-            out.append(hd.sr.Measurement(name=name, value=v, unit=unit))
+            ref = [coords[key]] if key in coords else None
+            out.append(hd.sr.Measurement(name=name, value=v, unit=unit, referenced_coordinates=ref))
     centroid = values.get("centroid_mm")
     if isinstance(centroid, (list, tuple)) and len(centroid) == 2:
         for (name, unit), v in zip(codes.CENTROID, centroid):
@@ -124,23 +131,26 @@ class _Builder:
         self.sagittal = sagittal_seg(segs, results)
         self.models_dir = models_dir
         self.groups: dict[str, dict] = {}  # tracking id -> group kwargs
+        self.geo = GeometryIndex(results.get("geometry"), segs)
+        self.report_flags: list[hd.sr.QualitativeEvaluation] = []  # flags of no one structure
 
     def algorithm(self, task: str) -> hd.sr.AlgorithmIdentification:
         name, version = model_identity(task, self.models_dir)
         return hd.sr.AlgorithmIdentification(name=name, version=version)
 
     def group(self, ident: str, finding_type, sites: list[hd.sr.FindingSite], task: str,
-              seg: SegInfo | None, label: int | None, slices: list[int] | None) -> dict:
+              seg: SegInfo | None, label: int | None, slices: list[int] | None,
+              method: Any = None) -> dict:
         """Create (or return) the kwargs of one group, referencing its SEG segment."""
         if ident in self.groups:
             return self.groups[ident]
+        uid = generate_uid(entropy_srcs=[self.study_uid, "lumbarqi", "tracking", ident])
         g: dict[str, Any] = {
-            "tracking_identifier": hd.sr.TrackingIdentifier(
-                uid=generate_uid(entropy_srcs=[self.study_uid, "lumbarqi", "tracking", ident]),
-                identifier=ident),
+            "tracking_identifier": hd.sr.TrackingIdentifier(uid=uid, identifier=ident), "_uid": uid, "_ident": ident,
             "finding_type": finding_type, "finding_sites": sites,
             "finding_category": codes.ANATOMICAL_STRUCTURE,
             "algorithm_id": self.algorithm(task), "measurements": [], "qualitative_evaluations": [],
+            "method": method,
         }
         if seg is not None and label in seg.segment_of_label:
             ks = slices if slices is not None else seg.slices_of_label.get(label, [])
@@ -164,8 +174,19 @@ class _Builder:
                           [hd.sr.FindingSite(codes.VERTEBRA[level])] if level in codes.VERTEBRA else [],
                           "vertebrae", self.sagittal, lb.VERTEBRA_LABEL.get(level), None)
 
+    def loads(self, task: str, level: str) -> dict:
+        """TID 1501 group of one task's loads on one disc (the task as the group's method), on
+        the sagittal image its heights were read on."""
+        k = ((self.results.get("geometry") or {}).get("discs") or {}).get(level, {}).get("slice_index")
+        mid = [int(k)] if k is not None else ([self.sagittal.labelled.label.shape[0] // 2] if self.sagittal else None)
+        return self.group(f"loads {task} {level}", codes.DISC.get(level, codes.ANATOMICAL_STRUCTURE),
+                          [hd.sr.FindingSite(codes.DISC[level])] if level in codes.DISC else [],
+                          "biomechanics", self.sagittal, None, mid, method=codes.task_code(task))
+
     def muscle(self, level: str, muscle: str, side: str, entry: dict) -> dict:
-        where = locate_level_slice(level, entry, self.segs, self.sagittal)
+        geo = (((self.results.get("geometry") or {}).get("muscles") or {}).get(level) or {})
+        geo = (geo.get(muscle) or {}).get(side) or {}
+        where = locate_level_slice(level, geo if "slice_index" in geo else entry, self.segs, self.sagittal)
         seg, k = where if where else (None, None)
         sites = [hd.sr.FindingSite(codes.MUSCLE[muscle], laterality=codes.LATERALITY.get(side))]
         if level in codes.DISC:
@@ -185,60 +206,93 @@ class _Builder:
         r = self.results
         for level, values in (r.get("discs") or {}).items():
             g = self.disc(level)
-            g["measurements"] += _measurements(values)
+            g["measurements"] += _measurements(values, self.geo.structure("discs", level)[0])
             if isinstance(values.get("degenerated"), bool):
                 g["qualitative_evaluations"].append(hd.sr.QualitativeEvaluation(
                     codes.DEGENERATED, codes.PRESENT if values["degenerated"] else codes.ABSENT))
         for level, values in (r.get("vertebrae") or {}).items():
-            self.vertebra(level)["measurements"] += _measurements(values)
+            self.vertebra(level)["measurements"] += _measurements(
+                values, self.geo.structure("vertebrae", level)[0])
         if _num(r.get("lordosis_deg")) is not None:
             name, unit = codes.LORDOSIS
-            self.lordosis()["measurements"].append(
-                hd.sr.Measurement(name=name, value=float(r["lordosis_deg"]), unit=unit))
+            line = self.geo.lordosis()[0].get("lordosis_deg")
+            self.lordosis()["measurements"].append(hd.sr.Measurement(
+                name=name, value=float(r["lordosis_deg"]), unit=unit,
+                referenced_coordinates=[line] if line else None))
         for level, per_muscle in (r.get("muscles") or {}).items():
             for muscle, per_side in per_muscle.items():
                 if muscle not in codes.MUSCLE:
                     continue
                 for side, values in per_side.items():
-                    self.muscle(level, muscle, side, values)["measurements"] += _measurements(values)
+                    outline = self.geo.muscle(level, muscle, side)
+                    coords = {"csa_mm2": outline.scoord(CLOSED_POLYLINE)} if outline else None
+                    self.muscle(level, muscle, side, values)["measurements"] += _measurements(values, coords)
         for task, per_level in (r.get("loads") or {}).items():
             for level, values in per_level.items():
-                g = self.disc(level)
+                g = self.loads(task, level)
+                centre = self.geo.disc_centre(level)
                 for key, (name, unit) in codes.LOAD.items():
                     v = _num(values.get(key))
-                    if v is not None:
+                    if v is not None:  # the point where the loads act, on the first of them
+                        ref = [centre] if centre is not None and not g["measurements"] else None
                         g["measurements"].append(hd.sr.Measurement(
-                            name=name, value=v, unit=unit, method=codes.task_code(task)))
+                            name=name, value=v, unit=unit, referenced_coordinates=ref))
         for flag in r.get("flags") or []:
             self.add_flag(flag)
-        return [self._make(g) for g in self.groups.values()
-                if g["measurements"] or g["qualitative_evaluations"]]
+        return [group for g in self.groups.values()
+                if g["measurements"] or g["qualitative_evaluations"] for group in self._make(g)]
 
     def add_flag(self, flag: dict) -> None:
-        qe = hd.sr.QualitativeEvaluation(codes.QUALITY_FLAG, codes.flag_code(
-            str(flag.get("code") or "flag"), str(flag.get("message") or "")))
+        """A flag goes to the measured group(s) of its structure, else to the report level."""
+        qe = hd.sr.QualitativeEvaluation(codes.QUALITY_FLAG, codes.flag_code(str(flag.get("code") or "flag")))
         level, structure = flag.get("level"), str(flag.get("structure") or "")
-        targets = []
+        muscle, _, side = (x.strip() for x in structure.partition(","))
+        measured = lambda ident: ident in self.groups and self.groups[ident]["measurements"]  # noqa: E731
+        idents = []
         if level in codes.DISC and structure in ("", "disc"):
-            targets = [self.disc(level)]
+            idents = [f"disc {level}"]
         elif level in codes.VERTEBRA and structure in ("", "vertebra", "vertebral_body"):
-            targets = [self.vertebra(level)]
-        elif structure in codes.MUSCLE:
-            targets = [g for ident, g in self.groups.items()
-                       if ident.startswith(codes.MUSCLE_NAMES[structure]) and (not level or ident.endswith(level))]
+            idents = [f"vertebral body {level}"]
+        elif muscle in codes.MUSCLE:
+            name = codes.MUSCLE_NAMES[muscle]
+            idents = [i for i in self.groups if i.startswith(f"{name} {side}".strip() + " ")
+                      and (not level or i.endswith(f" {level}"))]
+        elif structure == "lordosis":
+            idents = ["lumbar lordosis"]
+        targets = [self.groups[i] for i in idents if measured(i)]
         if not targets:
-            targets = [self.group("quality", codes.LUMBAR_SPINE, [hd.sr.FindingSite(codes.LUMBAR_SPINE)],
-                                  "vertebrae", self.sagittal, None,
-                                  [self.sagittal.labelled.label.shape[0] // 2] if self.sagittal else None)]
+            self.report_flags.append(qe)
         for g in targets:
             g["qualitative_evaluations"].append(qe)
 
     @staticmethod
-    def _make(g: dict) -> Group:
-        kwargs = {k: v for k, v in g.items() if v or k == "measurements"}
-        if "referenced_segment" in kwargs:
-            return hd.sr.VolumetricROIMeasurementsAndQualitativeEvaluations(**kwargs)
-        return hd.sr.MeasurementsAndQualitativeEvaluations(**kwargs)
+    def _make(g: dict) -> list[Group]:
+        """The group(s) of one finding, all with its tracking UID: a TID 1411 (SEG segment) or
+        TID 1501 group with the measurements that have no line or outline, and one TID 1501
+        group per measurement drawn as a line or outline (TID 1411 carries no per-measurement
+        SCOORD), each value once. The drawn groups' tracking identifier starts with the
+        viewer tool that shows it (OHIF/Cornerstone3D convention, see docs/ohif.md)."""
+        kwargs = {k: v for k, v in g.items() if v is not None and not k.startswith("_")
+                  and (v or k == "measurements")}
+        drawn = [(m, t) for m in kwargs["measurements"] for t in [viewer_tool(m)] if t]
+        rest = [m for m in kwargs["measurements"] if not any(m is d for d, _ in drawn)]
+        kwargs["measurements"] = rest
+        out: list[Group] = []
+        if rest or kwargs.get("qualitative_evaluations") or not drawn:
+            cls = (hd.sr.VolumetricROIMeasurementsAndQualitativeEvaluations if "referenced_segment" in kwargs
+                   else hd.sr.MeasurementsAndQualitativeEvaluations)
+            out.append(cls(**kwargs))
+        for m, tool in drawn:
+            ref = m.referenced_coordinates[0].ContentSequence[0].ReferencedSOPSequence[0]
+            out.append(hd.sr.MeasurementsAndQualitativeEvaluations(
+                tracking_identifier=hd.sr.TrackingIdentifier(
+                    uid=g["_uid"], identifier=f"{VIEWER_TOOL_TAG}:{tool}:{g['_ident']}"),
+                finding_type=g["finding_type"], finding_sites=g["finding_sites"] or None,
+                finding_category=g["finding_category"], algorithm_id=g["algorithm_id"], measurements=[m],
+                source_images=[hd.sr.SourceImageForMeasurementGroup(
+                    referenced_sop_class_uid=ref.ReferencedSOPClassUID,
+                    referenced_sop_instance_uid=ref.ReferencedSOPInstanceUID)]))
+        return out
 
 
 def sr_uids(segs: list[SegInfo]) -> tuple[str, str]:
@@ -249,26 +303,38 @@ def sr_uids(segs: list[SegInfo]) -> tuple[str, str]:
     return series, generate_uid(entropy_srcs=[*sources, *seg_uids, "lumbarqi", "sr"])
 
 
+def _report_evaluations(flags: list[hd.sr.QualitativeEvaluation]) -> hd.sr.ContainerContentItem:
+    """TID 1500 "Qualitative Evaluations" container (UMLS C0034375) of the report-level flags."""
+    item = hd.sr.ContainerContentItem(name=codes.QUALITATIVE_EVALUATIONS,
+                                      relationship_type=hd.sr.RelationshipTypeValues.CONTAINS)
+    item.ContentSequence = hd.sr.ContentSequence([code for qe in flags for code in qe])
+    return item
+
+
 def build_sr(results: dict, segs: list[SegInfo], models_dir: Path | None = None) -> hd.sr.Comprehensive3DSR:
     """The TID 1500 Measurement Report of one run (same study as the SEGs)."""
     if not segs:
         raise ValueError("no segmentation to reference: the SR needs at least one SEG")
-    groups = _Builder(results, segs, models_dir).build()
+    builder = _Builder(results, segs, models_dir)
+    groups = builder.build()
     device = hd.sr.DeviceObserverIdentifyingAttributes(
         uid=generate_uid(entropy_srcs=["lumbarqi", "device", lumbarqi.__version__]),
         name="lumbarqi", manufacturer_name=MANUFACTURER, model_name="lumbarqi")
     context = hd.sr.ObservationContext(observer_device_context=hd.sr.ObserverContext(
         observer_type=dcm_codes.DCM.Device, observer_identifying_attributes=device))
+    seen: set[str] = set()  # a multi-frame source is the source of every slice: once in the library and evidence
+    sources = [ds for s in segs for ds in s.source_images
+               if not (str(ds.SOPInstanceUID) in seen or seen.add(str(ds.SOPInstanceUID)))]
     report = hd.sr.MeasurementReport(
         observation_context=context, procedure_reported=codes.PROCEDURE,
-        imaging_measurements=groups)
-    evidence: list[Dataset] = [s.dataset for s in segs]
-    seen: set[str] = set()  # a multi-frame source is the source of every slice: once in the evidence
-    evidence += [ds for s in segs for ds in s.source_images
-                 if not (str(ds.SOPInstanceUID) in seen or seen.add(str(ds.SOPInstanceUID)))]
+        imaging_measurements=groups, referenced_images=sources)  # TID 1600 image library
+    content = report[0]
+    if builder.report_flags:
+        content.ContentSequence.append(_report_evaluations(builder.report_flags))
+    evidence: list[Dataset] = [s.dataset for s in segs] + sources
     series_uid, sop_uid = sr_uids(segs)
     return hd.sr.Comprehensive3DSR(
-        evidence=evidence, content=report[0], series_instance_uid=series_uid,
+        evidence=evidence, content=content, series_instance_uid=series_uid,
         series_number=SR_SERIES_NUMBER, sop_instance_uid=sop_uid, instance_number=1,
         manufacturer=MANUFACTURER, is_complete=True,
         series_description="lumbarqi measurements (TID 1500)",
@@ -305,7 +371,11 @@ def read_measurements(sr: Dataset) -> dict:
         disc = next((d for d in (_reverse(codes.DISC, s) for s in sites) if d), None)
         vert = next((v for v in (_reverse(codes.VERTEBRA, s) for s in sites) if v), None)
         muscle = _reverse(codes.MUSCLE, g.finding_type) if g.finding_type else None
-        if muscle:
+        method = g.method
+        if method is not None:  # a loading task's group
+            task = _reverse(codes.TASK, method) or method.meaning.replace(" ", "_")
+            target = out["loads"].setdefault(task, {}).setdefault(disc, {})
+        elif muscle:
             target = out["muscles"].setdefault(disc, {}).setdefault(muscle, {}).setdefault(
                 next((x for x in lat if x), None), {})
         elif g.finding_type == codes.VERTEBRAL_BODY:
@@ -319,16 +389,18 @@ def read_measurements(sr: Dataset) -> dict:
             if not found:
                 continue
             key, comp = found
-            if m.method is not None:
-                task = _reverse(codes.TASK, m.method) or m.method.meaning
-                out["loads"].setdefault(task, {}).setdefault(disc, {})[key] = float(m.value)
-            elif comp is not None:
+            if comp is not None:
                 target.setdefault(key, [None, None])[comp] = float(m.value)
             else:
                 target[key] = float(m.value)
         for qe in g.get_qualitative_evaluations():
             if qe.name == codes.QUALITY_FLAG:
-                out["flags"].append(qe.value.value)
+                out["flags"].append(codes.flag_name(qe.value.value))
             elif qe.name == codes.DEGENERATED:
                 target["degenerated"] = qe.value == codes.PRESENT
+    for item in doc.ContentSequence:
+        name = item.ConceptNameCodeSequence[0]
+        if (name.CodeValue, name.CodingSchemeDesignator) == (codes.QUALITATIVE_EVALUATIONS.value, "UMLS"):
+            out["flags"] += [codes.flag_name(str(c.ConceptCodeSequence[0].CodeValue))
+                             for c in item.ContentSequence if c.ValueType == "CODE"]
     return out

@@ -80,11 +80,27 @@ def synthetic_loads(discs: list[str]) -> dict:
     return out
 
 
+def measure_phantom(results: dict, labelled: list[LabelledVolume]) -> None:
+    """Replace the truth measurements by lumbarqi's own on the truth label maps (as a run does),
+    with the geometry (``results["geometry"]``) that the SR draws."""
+    from lumbarqi.measurements import muscle_geometry, spine_geometry
+    from lumbarqi.morphometry.muscles import measure_muscles_detailed
+    from lumbarqi.morphometry.spine import analyse_spine
+    from lumbarqi.reporting.seg import stack_plane
+
+    sag = next(lv for lv in labelled if stack_plane(lv) == "sagittal")
+    axial = [lv for lv in labelled if stack_plane(lv) == "axial"]
+    analysis = analyse_spine(sag.label, sag.volume.geometry)
+    muscles, flags, slices = measure_muscles_detailed(axial, sag.label, sag.volume.geometry, analysis)
+    results.update(discs=analysis.discs, vertebrae=analysis.vertebrae, lordosis_deg=analysis.lordosis_deg,
+                   muscles=muscles, geometry={**spine_geometry(sag, analysis), "muscles": muscle_geometry(slices)})
+    results["flags"] = analysis.flags + flags
+
+
 def load_inputs(study_dir: Path) -> ReportingInputs:
     truth = json.loads((study_dir / "truth.json").read_text())
     results = copy.deepcopy(truth)
     results.pop("phantom", None)
-    results["loads"] = synthetic_loads([d for d in results["discs"] if d != "T12/L1"])
     results["flags"] = [{"code": "phantom_input", "level": None, "structure": None,
                          "message": "synthetic phantom study, labels are truth maps"},
                         {"code": "low_confidence", "level": "L5/S1", "structure": "disc",
@@ -103,6 +119,10 @@ def load_inputs(study_dir: Path) -> ReportingInputs:
             assert lab.shape == vol.array.shape
             labelled.append(LabelledVolume(volume=vol, label=lab))
             sources[vol.key] = [ds for _, ds in items]
+    flags = results["flags"]
+    measure_phantom(results, labelled)
+    results["flags"] = flags + results["flags"]
+    results["loads"] = synthetic_loads([d for d in results["discs"] if d != "T12/L1"])
     return ReportingInputs(study_dir, results, labelled, sources, files)
 
 
@@ -121,3 +141,13 @@ def written(phantom_inputs, tmp_path_factory):
     paths = write_outputs(out, phantom_inputs.results, phantom_inputs.labelled,
                           phantom_inputs.source_datasets)
     return out, paths
+
+
+@pytest.fixture(scope="session")
+def written_binary(phantom_inputs, tmp_path_factory):
+    """write_outputs() with BINARY segmentations; returns (out_dir, paths)."""
+    from lumbarqi.reporting import write_outputs
+
+    out = tmp_path_factory.mktemp("reporting_bin") / "out"
+    return out, write_outputs(out, phantom_inputs.results, phantom_inputs.labelled,
+                              phantom_inputs.source_datasets, binary=True)

@@ -2,7 +2,7 @@
 from __future__ import annotations
 
 from holoscan.conditions import CountCondition
-from monai.deploy.core import Application
+from holoscan.core import Application
 
 from lumbarqi.pipeline import RunState
 from operators import (

@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import time
 
-from monai.deploy.core import OperatorSpec
+from holoscan.core import OperatorSpec
 
 from operators.base import StageOperator
 

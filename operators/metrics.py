@@ -1,7 +1,7 @@
 """Metrics: name levels, then disc heights, vertebral bodies, lordosis and muscle areas."""
 from __future__ import annotations
 
-from monai.deploy.core import OperatorSpec
+from holoscan.core import OperatorSpec
 
 from lumbarqi.measurements import measure_all, sagittal_levels
 from operators.base import StageOperator

@@ -4,7 +4,7 @@ from __future__ import annotations
 import time
 
 import pydicom
-from monai.deploy.core import OperatorSpec
+from holoscan.core import OperatorSpec
 
 from lumbarqi.results import write_results
 from operators.base import StageOperator

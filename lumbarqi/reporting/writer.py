@@ -14,6 +14,7 @@ from pathlib import Path
 import pydicom
 from pydicom.dataset import Dataset
 
+from lumbarqi.concurrency import in_child
 from lumbarqi.reporting.encapsulated import EncapsulatedPDF, pdf_uids
 from lumbarqi.reporting.pdf import render_report
 from lumbarqi.reporting.seg import SegInfo, build_segmentation, stack_plane
@@ -63,9 +64,6 @@ def write_outputs(out_dir: Path, results: dict, labelled: list[LabelledVolume],
         info = build_segmentation(lv, source_datasets[lv.volume.key], binary=binary, models_dir=models_dir)
         if info is not None:
             segs.append(info)
-            written.append(write_dataset(info.dataset, dicom_dir / _seg_name(info)))
-    if segs:
-        written.append(write_dataset(build_sr(results, segs, models_dir), dicom_dir / "sr_measurements.dcm"))
 
     sagittal = sagittal_seg(segs, results)
     axial = []
@@ -77,7 +75,16 @@ def write_outputs(out_dir: Path, results: dict, labelled: list[LabelledVolume],
     sag_lv = sagittal.labelled if sagittal else next(
         (lv for lv in labelled if stack_plane(lv) == "sagittal"), None)
     pdf_path = out_dir / "report.pdf"
-    written += render_report(pdf_path, results, sag_lv, axial, out_dir / "overlays")
+    # the report's figures are drawn on the other core while this process encodes SEG and SR
+    report = in_child(render_report, pdf_path, results, sag_lv, axial, out_dir / "overlays")
+    try:
+        for info in segs:
+            written.append(write_dataset(info.dataset, dicom_dir / _seg_name(info)))
+        if segs:
+            written.append(write_dataset(build_sr(results, segs, models_dir), dicom_dir / "sr_measurements.dcm"))
+    finally:
+        pngs = report.result()  # waits for the child even when encoding failed
+    written += pngs
     written.append(pdf_path)
 
     sources = [ds for lv in labelled for ds in source_datasets.get(lv.volume.key, [])]

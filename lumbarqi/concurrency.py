@@ -1,0 +1,78 @@
+"""Run a pure-Python, GIL-bound job (figure rendering) on the other core: a forked child.
+
+Threads do not help such work (matplotlib holds the GIL while it draws), so
+:func:`in_child` forks: the child inherits every argument without pickling,
+runs the function, sends back its (picklable) return value through a pipe and
+leaves with ``os._exit`` (no atexit handlers of the parent's libraries run
+twice). Where fork is unavailable, or ``LUMBARQI_NO_FORK=1``, the function runs
+inline. An exception in the child comes back as :class:`ChildError` with the
+original type name and message (one line).
+"""
+from __future__ import annotations
+
+import os
+import pickle
+import sys
+from typing import Any, Callable
+
+
+class ChildError(RuntimeError):
+    """The function raised in the child; ``str()`` is ``'<Type>: <message>'``."""
+
+
+class _Inline:
+    def __init__(self, fn: Callable[..., Any], args: tuple, kwargs: dict):
+        try:
+            self._value, self._error = fn(*args, **kwargs), None
+        except Exception as exc:  # re-raised by result(), as from a child
+            self._value, self._error = None, exc
+
+    def result(self) -> Any:
+        if self._error is not None:
+            raise self._error
+        return self._value
+
+
+class _Forked:
+    def __init__(self, pid: int, fd: int):
+        self.pid, self.fd = pid, fd
+
+    def result(self) -> Any:
+        """Wait for the child; its return value, or ChildError."""
+        chunks = []
+        with os.fdopen(self.fd, "rb") as pipe:
+            while chunk := pipe.read(1 << 16):
+                chunks.append(chunk)
+        _, status = os.waitpid(self.pid, 0)
+        data = b"".join(chunks)
+        if not data:
+            raise ChildError(f"the rendering process ended without an answer (exit status {os.waitstatus_to_exitcode(status)})")
+        ok, value = pickle.loads(data)
+        if not ok:
+            raise ChildError(value)
+        return value
+
+
+def in_child(fn: Callable[..., Any], *args: Any, **kwargs: Any) -> _Inline | _Forked:
+    """Start ``fn(*args, **kwargs)`` in a forked child; ``.result()`` waits for it."""
+    if not hasattr(os, "fork") or os.environ.get("LUMBARQI_NO_FORK") == "1":
+        return _Inline(fn, args, kwargs)
+    sys.stdout.flush()
+    sys.stderr.flush()
+    read_fd, write_fd = os.pipe()
+    pid = os.fork()
+    if pid == 0:  # the child: run, answer, leave without running the parent's exit handlers
+        code = 0
+        try:
+            os.close(read_fd)
+            try:
+                answer = (True, fn(*args, **kwargs))
+            except BaseException as exc:  # reported to the parent as one line
+                answer = (False, f"{type(exc).__name__}: {' '.join(str(exc).split())}")
+                code = 1
+            with os.fdopen(write_fd, "wb") as pipe:
+                pipe.write(pickle.dumps(answer))
+        finally:
+            os._exit(code)
+    os.close(write_fd)
+    return _Forked(pid, read_fd)

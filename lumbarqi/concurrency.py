@@ -1,12 +1,12 @@
-"""Run a pure-Python, GIL-bound job (figure rendering) on the other core: a forked child.
+"""Run a GIL-bound job (figure rendering, the OpenSim solve) on the other core: a forked child.
 
 Threads do not help such work (matplotlib holds the GIL while it draws), so
 :func:`in_child` forks: the child inherits every argument without pickling,
 runs the function, sends back its (picklable) return value through a pipe and
 leaves with ``os._exit`` (no atexit handlers of the parent's libraries run
 twice). Where fork is unavailable, or ``LUMBARQI_NO_FORK=1``, the function runs
-inline. An exception in the child comes back as :class:`ChildError` with the
-original type name and message (one line).
+inline. An exception in the child is raised again in the parent (as
+:class:`ChildError` with its type name and message when it cannot be pickled).
 """
 from __future__ import annotations
 
@@ -17,7 +17,7 @@ from typing import Any, Callable
 
 
 class ChildError(RuntimeError):
-    """The function raised in the child; ``str()`` is ``'<Type>: <message>'``."""
+    """The child failed with an exception that could not be sent back; ``str()`` is ``'<Type>: <message>'``."""
 
 
 class _Inline:
@@ -48,9 +48,11 @@ class _Forked:
         if not data:
             raise ChildError(f"the rendering process ended without an answer (exit status {os.waitstatus_to_exitcode(status)})")
         ok, value = pickle.loads(data)
-        if not ok:
-            raise ChildError(value)
-        return value
+        if ok:
+            return value
+        if isinstance(value, BaseException):
+            raise value
+        raise ChildError(value)
 
 
 def in_child(fn: Callable[..., Any], *args: Any, **kwargs: Any) -> _Inline | _Forked:
@@ -67,11 +69,15 @@ def in_child(fn: Callable[..., Any], *args: Any, **kwargs: Any) -> _Inline | _Fo
             os.close(read_fd)
             try:
                 answer = (True, fn(*args, **kwargs))
-            except BaseException as exc:  # reported to the parent as one line
-                answer = (False, f"{type(exc).__name__}: {' '.join(str(exc).split())}")
+            except BaseException as exc:  # re-raised in the parent (as ChildError when it cannot be pickled)
+                answer = (False, exc)
                 code = 1
+            try:
+                data = pickle.dumps(answer)
+            except Exception:
+                data = pickle.dumps((False, f"{type(answer[1]).__name__}: {' '.join(str(answer[1]).split())}"))
             with os.fdopen(write_fd, "wb") as pipe:
-                pipe.write(pickle.dumps(answer))
+                pipe.write(data)
         finally:
             os._exit(code)
     os.close(write_fd)

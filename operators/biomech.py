@@ -23,11 +23,13 @@ class BiomechOperator(StageOperator):
         op_output.emit(labelled, "labelled")
 
     def _loads(self) -> None:
-        from lumbarqi.biomech import compute_loads
+        from lumbarqi.biomech.api import compute_loads  # imported here, before the fork: the child imports nothing
+        from lumbarqi.concurrency import in_child
 
         t = time.perf_counter()
         results = self.state.results
-        loads, flags = compute_loads(results, personalisation=self.state.options.personalisation)
+        # solved in a forked child, so the SEG writer (another scheduler thread) has this process's GIL meanwhile
+        loads, flags = in_child(compute_loads, results, personalisation=self.state.options.personalisation).result()
         results["loads"] = loads
         results["flags"] += flags
         self.state.stage("biomech", time.perf_counter() - t, f"{len(loads)} tasks solved")

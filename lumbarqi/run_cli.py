@@ -28,7 +28,10 @@ def _add_run_arguments(p: argparse.ArgumentParser) -> None:
 def _add_cohort_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--cohort", action="store_true", help="the input is a folder of studies: run each into OUTPUT/<study>, "
                    "resume where an earlier run stopped, write OUTPUT/cohort.csv and cohort.json")
-    p.add_argument("--workers", type=int, default=1, metavar="N", help="with --cohort: studies run in parallel (default 1)")
+    p.add_argument("--workers", type=int, default=1, metavar="N", help="with --cohort: studies run in parallel (default 1), "
+                   "each in a warm worker process that keeps the models loaded")
+    p.add_argument("--scheduler", default=None, metavar="ADDRESS", help="with --cohort: run the studies on this Dask distributed "
+                   "scheduler (e.g. tcp://host:8786; see deploy/distributed.md) instead of local worker processes")
 
 
 def add_subcommands(subparsers) -> None:
@@ -92,6 +95,8 @@ def _options(args: argparse.Namespace):
 def run(args: argparse.Namespace) -> int:
     if getattr(args, "cohort", False):
         return _run_cohort(args)
+    if getattr(args, "scheduler", None):
+        raise LumbarqiError("--scheduler runs a cohort on Dask; use it with --cohort")
     from app.runner import run_app
 
     options = _options(args)
@@ -116,7 +121,7 @@ def _run_cohort(args: argparse.Namespace) -> int:
     options = CohortOptions(models=args.models, selection_rules=args.selection_rules, personalisation=args.personalisation,
                             labelmap_seg=args.labelmap_seg, no_dicom=args.no_dicom, send_to=args.send_to, stow_to=args.stow_to,
                             extra_args=["-v"] if args.verbose else [])
-    return run_cohort(inp, out, args.workers, options)
+    return run_cohort(inp, out, args.workers, options, scheduler=getattr(args, "scheduler", None))
 
 
 def main_app(argv: list[str]) -> int:

@@ -80,6 +80,9 @@ def execute(request: dict) -> dict:
         with open(request["log"], "w") as log, redirect_stdout(log), redirect_stderr(log):
             code = _run(argv)
         seconds = time.perf_counter() - t
+        from lumbarqi.concurrency import return_freed_memory
+
+        return_freed_memory()  # what the study freed goes back, so a worker's memory stays flat
     return {"exit_code": code, "seconds": round(seconds, 2), "host": socket.gethostname(), "pid": os.getpid()}
 
 

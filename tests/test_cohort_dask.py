@@ -83,6 +83,8 @@ def test_dask_cohort_survives_a_killed_worker(four_studies, cluster, tmp_path):
     local = subprocess.run(_cohort(four_studies, tmp_path / "local", "--workers", "2"), env=_env(), capture_output=True, text=True,
                            timeout=600)
     assert local.returncode == 0, local.stdout + local.stderr
+    local_workers = {s["worker"] for s in json.loads((tmp_path / "local" / "cohort.json").read_text())["studies"]}
+    assert len(local_workers) == 2, local_workers  # four studies, two warm worker processes: no start-up per study
 
     out = tmp_path / "dask"
     run = subprocess.Popen(_cohort(four_studies, out, "--scheduler", address), env=_env(), stdout=subprocess.PIPE,

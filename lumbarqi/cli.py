@@ -13,6 +13,7 @@ from lumbarqi.errors import EXIT_INTERNAL, EXIT_USAGE, LumbarqiError
 _COMMAND_MODULES = (
     "lumbarqi.phantom.cli",
     "lumbarqi.run_cli",
+    "lumbarqi.dicom.select_cli",
     "lumbarqi.bench",
     "lumbarqi.segmentation.cli",
     "lumbarqi.morphometry.cli",

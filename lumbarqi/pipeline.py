@@ -17,7 +17,7 @@ import numpy as np
 
 from lumbarqi import labels as L
 from lumbarqi.dicom.scan import ScanReport, StudyHeaders, scan_folder
-from lumbarqi.dicom.selection import Selection, load_rules, select_series
+from lumbarqi.dicom.selection import Selection, load_rules, select_series, substitutions
 from lumbarqi.dicom.stacks import read_volume
 from lumbarqi.errors import EXIT_NO_INPUT, EXIT_OK, EXIT_PARTIAL, LumbarqiError
 from lumbarqi.results import flag, new_results
@@ -86,27 +86,60 @@ def find_study(state: RunState) -> tuple[StudyHeaders, Selection, ScanReport]:
         sel = select_series(study, rules)
         candidates.append(((sel.sagittal_t1 is not None) * 2 + bool(sel.axial_t1), study, sel))
     if not candidates:
-        raise LumbarqiError(f"study {opts.study_uid} is not in the input; nothing written", EXIT_NO_INPUT)
+        raise LumbarqiError(f"study {opts.study_uid} is not in the input ({len(report.studies)} studies there; "
+                            "`lumbarqi select -i INPUT` lists them); nothing written", EXIT_NO_INPUT)
     candidates.sort(key=lambda c: -c[0])
     _, study, selection = candidates[0]
     for c in [selection.sagittal_t1, *selection.axial_t1, *selection.rejected]:
         if c is not None:
             log.info("series %-4s %-24s %-11s %s", c.series.first.get("SeriesNumber", "?"), c.series.description[:24], c.role, c.reason)
     if len(candidates) > 1:
-        flag(state.results, "other_studies_ignored", f"{len(candidates) - 1} other studies in the input were not processed (use --study UID)")
+        _other_studies_flag(state, study, [c[1] for c in candidates[1:]])
     state.results["study_instance_uid"] = study.study_instance_uid
     state.results["series"] = selection.as_dict()
-    if selection.sagittal_t1 is None and not selection.axial_t1:
-        raise LumbarqiError(f"no sagittal T1 and no axial T1 series in the study{_skipped(report)}; nothing written", EXIT_NO_INPUT)
-    _input_flags(state, report, selection)
     skipped = _skipped(report)
+    if selection.sagittal_t1 is None and not selection.axial_t1:
+        raise LumbarqiError(f"no usable sagittal or axial T1/T2 series in the study{skipped}; nothing written", EXIT_NO_INPUT)
+    _input_flags(state, report, selection)
+    _substitution_flags(state, selection, rules)
     if selection.sagittal_t1 is None:
-        flag(state.results, "no_sagittal_t1", f"no sagittal T1 series{skipped}: no disc, vertebra or level results; axial muscle levels cannot be named")
+        flag(state.results, "no_sagittal_t1", f"no usable sagittal T1 or T2 series{skipped}: no disc, vertebra or level results; "
+             "axial muscle levels cannot be named")
     if not selection.axial_t1:
-        flag(state.results, "no_axial_t1", f"no axial T1 series{skipped}: no muscle results")
+        flag(state.results, "no_axial_t1", f"no usable axial T1 or T2 series{skipped}: no muscle results")
     state.results["subject"] = subject_from_header(study)
-    state.stage("select", time.perf_counter() - t, f"sagittal T1: {'yes' if selection.sagittal_t1 else 'no'}, axial T1 series: {len(selection.axial_t1)}")
+    sag = selection.sagittal_t1.weighting if selection.sagittal_t1 else "none"
+    ax = selection.axial_t1[0].weighting if selection.axial_t1 else ""
+    state.stage("select", time.perf_counter() - t, f"sagittal: {sag}, axial {ax} series: {len(selection.axial_t1)}")
     return study, selection, report
+
+
+def _other_studies_flag(state: RunState, analysed: StudyHeaders, others: list[StudyHeaders]) -> None:
+    """Say which of several studies in the input was analysed and how to analyse the others."""
+    def count(study: StudyHeaders) -> str:
+        return f"{len(study.series)} image series"
+
+    listing = "; ".join(f"{s.study_instance_uid} ({count(s)})" for s in others)
+    message = (f"the input holds {len(others) + 1} studies; analysed {analysed.study_instance_uid} ({count(analysed)}, the one with "
+               f"the most usable series); not analysed: {listing}. Run again with --study UID for another, or --cohort with "
+               "one folder per study to analyse all")
+    log.warning("%d studies in the input: analysed the one with the most usable series; the others are listed in results.json "
+                "flags (other_studies_ignored); use --study UID to pick one", len(others) + 1)
+    flag(state.results, "other_studies_ignored", message)
+
+
+def _substitution_flags(state: RunState, selection: Selection, rules: dict) -> None:
+    """A flag and a log line for every role filled by a substitute contrast (e.g. sagittal T2 for T1)."""
+    from lumbarqi.morphometry.muscles import FAT_INDEX_WEIGHTINGS
+
+    what = {"sagittal_t1": "vertebrae, discs and levels", "axial_t1": "muscle areas and centroids"}
+    plane = {"sagittal_t1": "sagittal", "axial_t1": "axial"}
+    for role, preferred, used in substitutions(selection, rules):
+        message = f"no usable {plane[role]} {preferred}: {what[role]} from the {plane[role]} {used}"
+        if role == "axial_t1" and used not in FAT_INDEX_WEIGHTINGS:
+            message += f" (fat index left out: not defined on {used})"
+        log.warning("contrast substitution: %s", message)
+        flag(state.results, f"contrast_substitution:{plane[role]}_{used.lower()}", message)
 
 
 def _skipped(report: ScanReport) -> str:
@@ -157,7 +190,9 @@ def read_volumes(state: RunState, selection: Selection) -> tuple[SeriesVolume | 
 
     def attempt(c, stack, index):
         try:
-            return read_volume(stack, c.series.series_instance_uid, c.series.description, index)
+            volume = read_volume(stack, c.series.series_instance_uid, c.series.description, index)
+            volume.weighting = c.weighting
+            return volume
         except LumbarqiError as exc:
             message = f"reading the images failed: {exc}"
             if all(f["message"] != message for f in state.results["flags"]):  # once per series, not per stack

@@ -25,6 +25,7 @@ class SeriesVolume:
     stack_index: int = 0  # 0.. within the series
     sop_instance_uids: list[str] = field(default_factory=list)  # per slice, slice order
     source_paths: list[Path] = field(default_factory=list)  # per slice, slice order
+    weighting: str = ""  # T1, T2, ... as the series selection classified it ("" unknown)
 
     @property
     def key(self) -> str:

@@ -1,4 +1,11 @@
-"""Pick the sagittal T1 and every axial T1 stack of a lumbar study, saying why.
+"""Pick the sagittal and every axial stack of a lumbar study, saying why.
+
+Each selection names the weightings it accepts in order of preference
+(``"weighting": ["T1", "T2"]``): T1 when the study has one, else the sagittal
+or axial T2 (the routine sagittal T1 / sagittal T2 / axial T2 protocol). A
+substitution is reported on the :class:`Choice` (``weighting``, ``rank``) and
+becomes a flag in results.json. The result keys stay ``sagittal_t1`` and
+``axial_t1`` (the roles); ``weighting`` says which contrast fills them.
 
 Decided by what the images are: orientation from ImageOrientationPatient,
 weighting from TR/TE/TI and the sequence, slice count and extent, ImageType.
@@ -43,9 +50,20 @@ class Choice:
     reason: str
     stacks: list[Stack] = field(default_factory=list)
     score: float = 0.0
+    weighting: str = ""  # T1, T2, ... as classified from the header
+    rank: int = 0  # 0: the role's preferred weighting; 1: its first substitute, ...
 
     def as_dict(self) -> dict:
-        return {"series_instance_uid": self.series.series_instance_uid, "description": self.series.description, "reason": self.reason}
+        out = {"series_instance_uid": self.series.series_instance_uid, "description": self.series.description, "reason": self.reason}
+        if self.role != "rejected":
+            out["weighting"] = self.weighting
+        return out
+
+
+def weightings(conditions: dict) -> list[str]:
+    """The weightings a selection accepts, most preferred first (a plain string is one)."""
+    w = conditions["weighting"]
+    return [w] if isinstance(w, str) else list(w)
 
 
 @dataclass
@@ -151,16 +169,16 @@ def classify(series: SeriesHeaders, rules: dict) -> Choice:
         if "Modality" in c and not re.search(c["Modality"], str(ds.get("Modality", ""))):
             continue
         fitting = [s for s in stacks if not _misfit(s, c)]
-        if not fitting or wt != c["weighting"]:
+        if not fitting or wt not in weightings(c):
             continue
         plane = c["orientation"]
         why = f"{plane} {wt} ({_timing(ds)}), {sum(s.geometry.n_slices for s in fitting)} slices in {len(fitting)} stack(s)"
-        score = _score(series, fitting, rules, c["weighting"])
-        return Choice(series, sel["name"], why, fitting, score)
+        score = _score(series, fitting, rules, wt)
+        return Choice(series, sel["name"], why, fitting, score, wt, weightings(c).index(wt))
     plane = orientation(stacks[0])[0]
     for sel in rules["selections"]:  # the right kind of series, but no stack meets the conditions: say why
         c = sel["conditions"]
-        if wt != c["weighting"] or plane != c["orientation"]:
+        if wt not in weightings(c) or plane != c["orientation"]:
             continue
         if "Modality" in c and not re.search(c["Modality"], str(ds.get("Modality", ""))):
             return Choice(series, "rejected", f"{plane} {wt} but Modality {str(ds.get('Modality', ''))!r}")
@@ -206,17 +224,33 @@ def _score(series: SeriesHeaders, stacks: list[Stack], rules: dict, wt: str) -> 
 
 
 def select_series(study: StudyHeaders, rules: dict) -> Selection:
-    """Best sagittal T1 and all axial T1 series of ``study``; the rest rejected with a reason."""
+    """Best sagittal and all axial series of the most preferred weighting present; the rest rejected with a reason."""
     choices = [classify(s, rules) for s in study.series.values()]
-    sagittal = sorted((c for c in choices if c.role == "sagittal_t1"), key=lambda c: -c.score)
-    axial = [c for c in choices if c.role == "axial_t1"]
     rejected = [c for c in choices if c.role == "rejected"]
+    sagittal = sorted((c for c in choices if c.role == "sagittal_t1"), key=lambda c: (c.rank, -c.score))
     for extra in sagittal[1:]:
-        rejected.append(Choice(extra.series, "rejected", f"another sagittal T1 scored higher ({extra.reason})"))
+        better = "another sagittal series scored higher" if extra.rank == sagittal[0].rank else f"a sagittal {sagittal[0].weighting} is preferred"
+        rejected.append(Choice(extra.series, "rejected", f"{better} ({extra.reason})"))
+    axial = [c for c in choices if c.role == "axial_t1"]
+    if axial:
+        best_rank = min(c.rank for c in axial)
+        preferred = next(c.weighting for c in axial if c.rank == best_rank)
+        rejected += [Choice(c.series, "rejected", f"an axial {preferred} is preferred ({c.reason})") for c in axial if c.rank != best_rank]
+        axial = [c for c in axial if c.rank == best_rank]
     contrast = rules["reject"]["contrast_description"]
     plain = [c for c in axial if not re.search(contrast, c.series.description)]
     if plain and len(plain) < len(axial):
-        rejected += [Choice(c.series, "rejected", "contrast-enhanced axial T1; a plain one exists") for c in axial if c not in plain]
+        rejected += [Choice(c.series, "rejected", f"contrast-enhanced axial {c.weighting}; a plain one exists") for c in axial if c not in plain]
         axial = plain
     axial.sort(key=lambda c: _num(c.series.first, "SeriesNumber") or 0.0)
     return Selection(sagittal[0] if sagittal else None, axial, rejected)
+
+
+def substitutions(selection: Selection, rules: dict) -> list[tuple[str, str, str]]:
+    """(role, preferred weighting, weighting used) for every role filled by a substitute contrast."""
+    out = []
+    by_name = {sel["name"]: weightings(sel["conditions"]) for sel in rules["selections"]}
+    for role, chosen in (("sagittal_t1", [selection.sagittal_t1] if selection.sagittal_t1 else []), ("axial_t1", selection.axial_t1)):
+        if chosen and chosen[0].rank > 0:
+            out.append((role, by_name[role][0], chosen[0].weighting))
+    return out

@@ -76,6 +76,12 @@ class SpineAxis:
         return self.xyz[i], self.tangent[i]
 
 
+#: Weightings the fat index is defined for: on T1 fat is bright and muscle dark, so the
+#: threshold half-way between lean muscle and subcutaneous fat separates them. On T2
+#: (TSE) oedema and fluid are bright as well, so a T2 fat index would not mean fat.
+FAT_INDEX_WEIGHTINGS = ("T1", "")
+
+
 def spine_axis(analysis: SpineAnalysis) -> SpineAxis | None:
     """The spine axis through the measured bodies and discs (None with fewer than 3 points)."""
     order = [n for pair in zip(L.VERTEBRAE[:-1], L.DISCS) for n in pair][::-1]  # L5/S1, L5, L4/L5, ...
@@ -205,11 +211,12 @@ def measure_level(lv: LabelledVolume, k: int, offset: float, disc: str, axis: Sp
         point = point + ((centre_lat - point) @ e_lat) * e_lat
     flags: list[dict] = []
     image = getattr(lv.volume, "array", None)
+    fat_valid = getattr(lv.volume, "weighting", "T1") in FAT_INDEX_WEIGHTINGS  # else left out, flagged once by the run
     threshold, normalised = None, None
-    if image is not None and np.shape(image)[1:] == lab.shape:
+    if fat_valid and image is not None and np.shape(image)[1:] == lab.shape:
         normalised = fat_normalised(image[k], lab, g.row_spacing_mm, g.col_spacing_mm)
         threshold = fat_threshold(normalised, lab) if normalised is not None else None
-    if threshold is None:
+    if threshold is None and fat_valid:
         flags.append(flag("fat_calibration", disc, "muscle", f"{disc}: subcutaneous fat / lean muscle calibration failed: no fat_index"))
     px_area = g.row_spacing_mm * g.col_spacing_mm
     plane = _reslice(lv.label, g, point, e_lat, e_ap)

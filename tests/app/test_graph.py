@@ -52,12 +52,13 @@ def test_python_app_honours_holoscan_environment(small_study, tmp_path):
 def test_study_without_axial_still_gets_sagittal_results(small_study, small_truth, tmp_path):
     inp = tmp_path / "in"
     shutil.copytree(small_study / "DICOM", inp)
-    for entry in small_truth["series"]["axial_t1"]:
+    axial_t2 = [e for e in small_truth["series"]["rejected"] if e["reason"] == "axial T2"]
+    for entry in small_truth["series"]["axial_t1"] + axial_t2:  # no axial T1 and no axial T2 to fall back on
         shutil.rmtree(inp / f"S{entry['series_number']:03d}")
     out = tmp_path / "out"
     proc = _run(["run", "-i", str(inp), "-o", str(out), "--no-dicom"])
     assert proc.returncode == 3, proc.stderr
-    assert "no axial T1" in proc.stderr and len(proc.stderr.strip().splitlines()) == 1
+    assert "no usable axial T1 or T2" in proc.stderr and len(proc.stderr.strip().splitlines()) == 1
     results = json.loads((out / "results.json").read_text())
     assert results["series"]["axial_t1"] == [] and any(f["code"] == "no_axial_t1" for f in results["flags"])
 
@@ -65,7 +66,7 @@ def test_study_without_axial_still_gets_sagittal_results(small_study, small_trut
 def test_no_usable_series_is_one_line_error_and_no_files(small_study, small_truth, tmp_path):
     inp = tmp_path / "in"
     shutil.copytree(small_study / "DICOM", inp)
-    keep = {e["series_number"] for e in small_truth["series"]["rejected"]}
+    keep = {e["series_number"] for e in small_truth["series"]["rejected"] if "T2" not in e["reason"]}  # T2s would be used
     for d in inp.iterdir():
         if int(d.name[1:]) not in keep:
             shutil.rmtree(d)

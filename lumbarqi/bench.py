@@ -30,6 +30,7 @@ def add_subcommands(subparsers) -> None:
     p.add_argument("--seed", type=int, default=1, help="phantom seed of the benchmark study (default 1)")
     p.add_argument("--scaling", action="store_true", help="also time studies with 7/11/17/23 sagittal slices and 256/384/512 matrices "
                    "(exponents fitted) and cohort throughput with 1..cores worker processes")
+    p.add_argument("--scaling-repeats", type=int, default=1, metavar="R", help="runs per --scaling case (median; default 1)")
     p.add_argument("--cohort", type=int, default=0, metavar="N", help="also run a cohort of N studies (studies/hour, worker memory over the run)")
     p.add_argument("--cohort-preset", choices=("small", "clinical"), default="small", help="phantom preset of the cohort studies (default small)")
     p.add_argument("--cohort-studies", type=int, default=8, metavar="K", help="studies per cohort in the --scaling throughput runs (default 8)")
@@ -50,7 +51,8 @@ def _run_once(study: Path, out: Path, models: Path | None) -> dict:
     proc.returncode = os.waitstatus_to_exitcode(status)
     err = proc.stderr.read().decode(errors="replace").strip() if proc.stderr else ""
     results = json.loads((out / "results.json").read_text()) if (out / "results.json").exists() else {}
-    return {"wall_s": round(wall, 2), "peak_rss_mb": round(usage.ru_maxrss / 1024, 1), "exit": proc.returncode,
+    return {"wall_s": round(wall, 2), "cpu_s": round(usage.ru_utime + usage.ru_stime, 2),  # the run and its forked children
+            "peak_rss_mb": round(usage.ru_maxrss / 1024, 1), "exit": proc.returncode,
             "stages_s": results.get("timings_s", {}), "stderr": err.splitlines()[-1] if err else ""}
 
 
@@ -108,15 +110,17 @@ def _single_study(args: argparse.Namespace, root: Path, report: dict) -> None:
 def _scaling(args: argparse.Namespace, root: Path, report: dict) -> None:
     from lumbarqi.bench_scale import make_cohort, run_cohort_measured, scaling_summary
 
-    print("\nscaling (clinical preset, one run each):", flush=True)
+    print(f"\nscaling (clinical preset, median of {max(1, args.scaling_repeats)} run(s) each):", flush=True)
     report["scaling"] = []
     cases = [({"sag_slices": n}, f"{n} sagittal slices") for n in (7, 11, 17, 23)]
     cases += [({"sag_matrix": m, "ax_matrix": m}, f"matrix {m}") for m in (256, 384, 512)]
     for ov, label in cases:
         s = _study(root, label.replace(" ", "_"), args.seed, ov)
-        r = _run_once(s, root / f"out_{label.replace(' ', '_')}", args.models)
-        report["scaling"].append({"case": label, "sag_slices": ov.get("sag_slices"), "matrix": ov.get("sag_matrix"), **r})
-        print(f"  {label:20s} {r['wall_s']:6.1f} s wall, {sum(r['stages_s'].values()):6.1f} s in stages, peak {r['peak_rss_mb']:7.0f} MB", flush=True)
+        runs = [_run_once(s, root / f"out_{label.replace(' ', '_')}_{i}", args.models) for i in range(max(1, args.scaling_repeats))]
+        r = {k: statistics.median(x[k] for x in runs) for k in ("wall_s", "cpu_s", "peak_rss_mb")}
+        r["stages_s"] = {k: statistics.median(x["stages_s"].get(k, 0.0) for x in runs) for k in runs[0]["stages_s"]}
+        report["scaling"].append({"case": label, "sag_slices": ov.get("sag_slices"), "matrix": ov.get("sag_matrix"), "runs": len(runs), **r})
+        print(f"  {label:20s} {r['wall_s']:6.1f} s wall, {r['cpu_s']:6.1f} s CPU, peak {r['peak_rss_mb']:7.0f} MB", flush=True)
     report["scaling_exponents"] = scaling_summary(report["scaling"])
     for what, e in report["scaling_exponents"].items():
         print(f"  time ~ {what}^b: " + ", ".join(f"{k.replace('_exponent', '')} b = {v}" for k, v in e.items()))

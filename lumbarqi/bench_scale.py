@@ -29,20 +29,23 @@ def compute_seconds(stages: dict, names: tuple[str, ...] | None = None) -> float
 def scaling_summary(cases: list[dict]) -> dict:
     """Exponents of time vs sagittal slices and vs pixels per slice (matrix²), from the bench cases.
 
-    ``compute`` is the sum of stage times (start-up excluded: it does not grow with the
-    study); ``segmentation`` the network stages that see the scaled series.
+    ``cpu`` is the process's CPU time (the figure least disturbed by other load on the
+    machine); ``compute`` the sum of stage times (start-up excluded: it does not grow with
+    the study); ``segmentation`` the network stages that see the scaled series.
     """
     out = {}
     sl = [c for c in cases if c.get("sag_slices")]
     mx = [c for c in cases if c.get("matrix")]
     if len(sl) >= 2:
         xs = [c["sag_slices"] for c in sl]
-        out["slices"] = {"compute_exponent": round(fit_exponent(xs, [compute_seconds(c["stages_s"]) for c in sl]), 2),
+        out["slices"] = {"cpu_exponent": round(fit_exponent(xs, [c["cpu_s"] for c in sl]), 2) if all(c.get("cpu_s") for c in sl) else None,
+                         "compute_exponent": round(fit_exponent(xs, [compute_seconds(c["stages_s"]) for c in sl]), 2),
                          "sagittal_segmentation_exponent": round(fit_exponent(xs, [compute_seconds(c["stages_s"], SAGITTAL_STAGES) for c in sl]), 2),
                          "wall_exponent": round(fit_exponent(xs, [c["wall_s"] for c in sl]), 2)}
     if len(mx) >= 2:
         xs = [c["matrix"] ** 2 for c in mx]
-        out["pixels_per_slice"] = {"compute_exponent": round(fit_exponent(xs, [compute_seconds(c["stages_s"]) for c in mx]), 2),
+        out["pixels_per_slice"] = {"cpu_exponent": round(fit_exponent(xs, [c["cpu_s"] for c in mx]), 2) if all(c.get("cpu_s") for c in mx) else None,
+                                   "compute_exponent": round(fit_exponent(xs, [compute_seconds(c["stages_s"]) for c in mx]), 2),
                                    "segmentation_exponent": round(fit_exponent(xs, [compute_seconds(c["stages_s"], SEGMENTATION_STAGES) for c in mx]), 2),
                                    "wall_exponent": round(fit_exponent(xs, [c["wall_s"] for c in mx]), 2)}
     return out

@@ -123,7 +123,9 @@ def _scaling(args: argparse.Namespace, root: Path, report: dict) -> None:
         print(f"  {label:20s} {r['wall_s']:6.1f} s wall, {r['cpu_s']:6.1f} s CPU, peak {r['peak_rss_mb']:7.0f} MB", flush=True)
     report["scaling_exponents"] = scaling_summary(report["scaling"])
     for what, e in report["scaling_exponents"].items():
-        print(f"  time ~ {what}^b: " + ", ".join(f"{k.replace('_exponent', '')} b = {v}" for k, v in e.items()))
+        print(f"  time ~ {what}^b: " + ", ".join(f"{k.replace('_exponent', '')} b = {v}" for k, v in e.items() if k.endswith("exponent")))
+        if "cpu_linear" in e:
+            print(f"  CPU time = fixed + per unit x {what}: " + ", ".join(f"{k} {v}" for k, v in e["cpu_linear"].items()))
     print(f"\ncohort throughput vs worker processes ({args.cohort_studies} small studies each):", flush=True)
     studies = make_cohort(root / "throughput", args.cohort_studies, "small")
     report["cohort_vs_workers"] = []

@@ -21,6 +21,12 @@ def fit_exponent(xs: list[float], ys: list[float]) -> float:
     return float(np.polyfit(np.log(xs), np.log(ys), 1)[0])
 
 
+def fit_linear(xs: list[float], ys: list[float]) -> tuple[float, float]:
+    """(intercept, slope) of the least-squares line ``y = a + b x``: fixed cost and cost per unit."""
+    b, a = np.polyfit(np.asarray(xs, float), np.asarray(ys, float), 1)
+    return float(a), float(b)
+
+
 def compute_seconds(stages: dict, names: tuple[str, ...] | None = None) -> float:
     """Sum of the per-stage times (s) of a run (all stages, or ``names``)."""
     return float(sum(v for k, v in stages.items() if names is None or k in names))
@@ -42,12 +48,18 @@ def scaling_summary(cases: list[dict]) -> dict:
                          "compute_exponent": round(fit_exponent(xs, [compute_seconds(c["stages_s"]) for c in sl]), 2),
                          "sagittal_segmentation_exponent": round(fit_exponent(xs, [compute_seconds(c["stages_s"], SAGITTAL_STAGES) for c in sl]), 2),
                          "wall_exponent": round(fit_exponent(xs, [c["wall_s"] for c in sl]), 2)}
+        if all(c.get("cpu_s") for c in sl):
+            a, b = fit_linear(xs, [c["cpu_s"] for c in sl])
+            out["slices"]["cpu_linear"] = {"fixed_s": round(a, 2), "per_slice_s": round(b, 3)}
     if len(mx) >= 2:
         xs = [c["matrix"] ** 2 for c in mx]
         out["pixels_per_slice"] = {"cpu_exponent": round(fit_exponent(xs, [c["cpu_s"] for c in mx]), 2) if all(c.get("cpu_s") for c in mx) else None,
                                    "compute_exponent": round(fit_exponent(xs, [compute_seconds(c["stages_s"]) for c in mx]), 2),
                                    "segmentation_exponent": round(fit_exponent(xs, [compute_seconds(c["stages_s"], SEGMENTATION_STAGES) for c in mx]), 2),
                                    "wall_exponent": round(fit_exponent(xs, [c["wall_s"] for c in mx]), 2)}
+        if all(c.get("cpu_s") for c in mx):
+            a, b = fit_linear([x / 1e6 for x in xs], [c["cpu_s"] for c in mx])
+            out["pixels_per_slice"]["cpu_linear"] = {"fixed_s": round(a, 2), "per_megapixel_per_slice_s": round(b, 2)}
     return out
 
 

@@ -1,4 +1,4 @@
-"""Run a GIL-bound job (figure rendering, the OpenSim solve) on the other core: a forked child.
+"""Run a GIL-bound job (the report's figures) on the other core: a forked child.
 
 Threads do not help such work (matplotlib holds the GIL while it draws), so
 :func:`in_child` forks: the child inherits every argument without pickling,
@@ -12,8 +12,14 @@ from __future__ import annotations
 
 import os
 import pickle
+import select
+import signal
 import sys
 from typing import Any, Callable
+
+
+#: seconds a child may stay silent before it is given up (and the function run inline)
+CHILD_TIMEOUT_S = float(os.environ.get("LUMBARQI_CHILD_TIMEOUT_S", "120"))
 
 
 class ChildError(RuntimeError):
@@ -34,14 +40,28 @@ class _Inline:
 
 
 class _Forked:
-    def __init__(self, pid: int, fd: int):
-        self.pid, self.fd = pid, fd
+    def __init__(self, pid: int, fd: int, call: tuple):
+        self.pid, self.fd, self.call = pid, fd, call
 
     def result(self) -> Any:
-        """Wait for the child; its return value, or ChildError."""
+        """Wait for the child; its return value, or ChildError.
+
+        A child silent for ``CHILD_TIMEOUT_S`` is killed and the function runs here instead:
+        CPython 3.11 can deadlock in a child forked while another thread is registering
+        with the interpreter (rare, but a cohort of thousands would meet it).
+        """
         chunks = []
         with os.fdopen(self.fd, "rb") as pipe:
-            while chunk := pipe.read(1 << 16):
+            while True:
+                ready, _, _ = select.select([pipe], [], [], CHILD_TIMEOUT_S)
+                if not ready:
+                    os.kill(self.pid, signal.SIGKILL)
+                    os.waitpid(self.pid, 0)
+                    fn, args, kwargs = self.call
+                    return _Inline(fn, args, kwargs).result()
+                chunk = os.read(pipe.fileno(), 1 << 16)
+                if not chunk:
+                    break
                 chunks.append(chunk)
         _, status = os.waitpid(self.pid, 0)
         data = b"".join(chunks)
@@ -81,7 +101,7 @@ def in_child(fn: Callable[..., Any], *args: Any, **kwargs: Any) -> _Inline | _Fo
         finally:
             os._exit(code)
     os.close(write_fd)
-    return _Forked(pid, read_fd)
+    return _Forked(pid, read_fd, (fn, args, kwargs))
 
 
 def return_freed_memory() -> None:

@@ -23,13 +23,13 @@ class BiomechOperator(StageOperator):
         op_output.emit(labelled, "labelled")
 
     def _loads(self) -> None:
-        from lumbarqi.biomech.api import compute_loads  # imported here, before the fork: the child imports nothing
-        from lumbarqi.concurrency import in_child
+        from lumbarqi.biomech import compute_loads
 
         t = time.perf_counter()
         results = self.state.results
-        # solved in a forked child, so the SEG writer (another scheduler thread) has this process's GIL meanwhile
-        loads, flags = in_child(compute_loads, results, personalisation=self.state.options.personalisation).result()
+        # not forked: the SEG writer runs in another scheduler thread meanwhile, and a fork while
+        # another thread enters the interpreter can deadlock the child (CPython 3.11)
+        loads, flags = compute_loads(results, personalisation=self.state.options.personalisation)
         results["loads"] = loads
         results["flags"] += flags
         self.state.stage("biomech", time.perf_counter() - t, f"{len(loads)} tasks solved")

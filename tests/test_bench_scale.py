@@ -35,3 +35,10 @@ def test_copies_are_distinct_studies(tmp_path):
     assert db.file_meta.MediaStorageSOPInstanceUID == db.SOPInstanceUID
     assert (da.pixel_array == db.pixel_array).all()
     assert len({pydicom.dcmread(p).StudyInstanceUID for p in b}) == 1
+
+
+def test_linear_fit_separates_fixed_cost():
+    from lumbarqi.bench_scale import fit_linear
+
+    a, b = fit_linear([7, 11, 17, 23], [4.0 + 0.25 * x for x in (7, 11, 17, 23)])
+    assert abs(a - 4.0) < 1e-9 and abs(b - 0.25) < 1e-9

@@ -53,3 +53,21 @@ def test_no_fork_runs_inline(monkeypatch):
 
 def test_return_freed_memory_is_harmless():
     return_freed_memory()
+
+
+def _hang_in_child(parent: int) -> str:
+    if os.getpid() != parent:
+        import time
+
+        time.sleep(60)  # a child that never answers (as a child deadlocked after fork would)
+    return "inline"
+
+
+def test_silent_child_is_killed_and_the_work_done_inline(monkeypatch):
+    import lumbarqi.concurrency as c
+
+    monkeypatch.setattr(c, "CHILD_TIMEOUT_S", 0.5)
+    handle = in_child(_hang_in_child, os.getpid())
+    assert handle.result() == "inline"
+    with pytest.raises(ChildProcessError):
+        os.waitpid(handle.pid, os.WNOHANG)  # the child was reaped

@@ -70,7 +70,7 @@ def cluster(tmp_path):
                 p.terminate()
         for p in procs.values():
             try:
-                p.wait(15)
+                p.wait(5)
             except subprocess.TimeoutExpired:
                 p.kill()
 

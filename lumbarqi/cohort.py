@@ -5,11 +5,12 @@
 - finds the studies under ``root``: each sub-folder that holds exactly one study is a study
   (named after the folder); anything else (a flat tree, a folder mixing studies) is grouped
   by StudyInstanceUID into per-study folders of links under ``out/.cohort/inputs``;
-- runs every study not yet complete as its own process (``python -m lumbarqi run``), at most
-  ``workers`` at a time, into ``out/.cohort/partial/<study>`` and renames that folder to
-  ``out/<study>`` when the run has written its results: a study folder in ``out`` is always
-  whole, so a cohort killed half way resumes by skipping studies whose ``results.json``
-  is there and complete;
+- runs every study not yet complete in a warm worker (``lumbarqi.cohort_worker``: ``workers``
+  local processes that keep imports and models loaded, or, with ``scheduler``, the workers of
+  a Dask cluster, ``lumbarqi.cohort_dask``) into ``out/.cohort/partial/<study>``, and renames
+  that folder to ``out/<study>`` when the run has written its results: a study folder in
+  ``out`` is always whole, so a cohort killed half way resumes by skipping studies whose
+  ``results.json`` is there and complete;
 - writes ``out/cohort.csv`` (one row per study, level, structure, side and measure, from
   every study's results.csv) and ``out/cohort.json`` (status of every study), both via a
   temporary file and a rename.

@@ -50,7 +50,7 @@ class DaskBackend:
             return fut.result(timeout=timeout_s)
         except DaskTimeout:
             fut.cancel()
-            return {"exit_code": None, "message": f"stopped after {timeout_s:.0f} s (study timeout)"}
+            return {"exit_code": None, "message": f"stopped after {timeout_s:g} s (study timeout)"}
         except Exception as exc:  # the task failed on every worker Dask tried (e.g. workers killed repeatedly)
             return {"exit_code": None, "message": f"Dask task failed: {type(exc).__name__}: {' '.join(str(exc).split())[:200]}"}
         finally:

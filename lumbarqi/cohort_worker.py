@@ -99,9 +99,18 @@ class _Worker:
         cmd = [sys.executable, "-m", "lumbarqi.cohort_worker", "--threads", str(threads)] + (["--models", models] if models else [])
         self.proc = subprocess.Popen(cmd, stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL,
                                      env=env, start_new_session=True, text=True, bufsize=1)
+        self.ready = False
 
     def call(self, request: dict, timeout_s: float | None) -> dict | None:
-        """The worker's answer, or None when it died or ran past ``timeout_s`` (then it is killed)."""
+        """The worker's answer, or None when it died or ran past ``timeout_s`` (then it is killed).
+
+        The clock starts once the worker has warmed up (its first line says so).
+        """
+        if not self.ready:
+            self.ready = bool(self.proc.stdout.readline())
+            if not self.ready:
+                self.kill()
+                return None
         try:
             self.proc.stdin.write(json.dumps(request) + "\n")
             self.proc.stdin.flush()
@@ -143,7 +152,7 @@ class LocalWorkers:
             if answer is None:
                 code = worker.proc.poll()
                 timed_out = timeout_s is not None and code == -9 and not self._closed
-                answer = {"exit_code": None, "message": f"stopped after {timeout_s:.0f} s (study timeout)" if timed_out
+                answer = {"exit_code": None, "message": f"stopped after {timeout_s:g} s (study timeout)" if timed_out
                           else f"the worker process ended (exit status {code})"}
                 if not self._closed:
                     replacement = _Worker(self.models, self.threads)
@@ -190,6 +199,7 @@ def main(argv: list[str] | None = None) -> int:
     answers = os.fdopen(os.dup(1), "w", buffering=1)
     os.dup2(os.open(os.devnull, os.O_WRONLY), 1)  # library output at the C level goes nowhere; each study logs to its file
     warm_up(args.models, args.threads)
+    answers.write(json.dumps({"ready": True}) + "\n")
     for line in sys.stdin:
         if line.strip():
             answers.write(json.dumps(execute(json.loads(line))) + "\n")

@@ -30,6 +30,8 @@ def _add_cohort_arguments(p: argparse.ArgumentParser) -> None:
                    "resume where an earlier run stopped, write OUTPUT/cohort.csv and cohort.json")
     p.add_argument("--workers", type=int, default=1, metavar="N", help="with --cohort: studies run in parallel (default 1), "
                    "each in a warm worker process that keeps the models loaded")
+    p.add_argument("--study-timeout", type=float, default=None, metavar="S", help="with --cohort: stop a study after S seconds "
+                   "(its worker is replaced; the study is reported failed; default no limit)")
     p.add_argument("--scheduler", default=None, metavar="ADDRESS", help="with --cohort: run the studies on this Dask distributed "
                    "scheduler (e.g. tcp://host:8786; see deploy/distributed.md) instead of local worker processes")
 
@@ -120,7 +122,7 @@ def _run_cohort(args: argparse.Namespace) -> int:
         raise LumbarqiError("--study picks one study; it cannot be combined with --cohort")
     options = CohortOptions(models=args.models, selection_rules=args.selection_rules, personalisation=args.personalisation,
                             labelmap_seg=args.labelmap_seg, no_dicom=args.no_dicom, send_to=args.send_to, stow_to=args.stow_to,
-                            extra_args=["-v"] if args.verbose else [])
+                            timeout_s=args.study_timeout, extra_args=["-v"] if args.verbose else [])
     return run_cohort(inp, out, args.workers, options, scheduler=getattr(args, "scheduler", None))
 
 

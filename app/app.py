@@ -1,8 +1,11 @@
 """The lumbarqi MONAI Deploy application: the data flow of DESIGN.md as a holoscan graph."""
 from __future__ import annotations
 
+import os
+
 from holoscan.conditions import CountCondition
-from monai.deploy.core import Application
+from holoscan.core import Application  # the class monai.deploy.core re-exports (importing it would import all of MONAI core)
+from holoscan.schedulers import EventBasedScheduler
 
 from lumbarqi.pipeline import RunState
 from operators import (
@@ -11,6 +14,7 @@ from operators import (
     MetricsOperator,
     MuscleSegmenterOperator,
     OutputWriterOperator,
+    SegWriterOperator,
     SeriesSelectorOperator,
     StudyLoaderOperator,
     VertebraSegmenterOperator,
@@ -36,7 +40,8 @@ class LumbarQIApp(Application):
         muscles = MuscleSegmenterOperator(self, state=s, name="muscle_segmenter")
         metrics = MetricsOperator(self, state=s, name="metrics")
         biomech = BiomechOperator(self, state=s, name="biomech")
-        writer = OutputWriterOperator(self, state=s, name="seg_sr_writer")
+        seg_writer = SegWriterOperator(self, state=s, name="seg_writer")
+        writer = OutputWriterOperator(self, state=s, name="sr_report_writer")
 
         self.add_flow(loader, selector, {("selection", "selection")})
         self.add_flow(selector, vertebrae, {("sagittal", "sagittal")})
@@ -47,4 +52,9 @@ class LumbarQIApp(Application):
         self.add_flow(discs, metrics, {("discs", "discs")})
         self.add_flow(muscles, metrics, {("muscles", "muscles")})
         self.add_flow(metrics, biomech, {("labelled", "labelled")})
+        self.add_flow(metrics, seg_writer, {("labelled", "labelled")})
         self.add_flow(biomech, writer, {("labelled", "labelled")})
+        self.add_flow(seg_writer, writer, {("segs", "segs")})
+        # independent operators run side by side: the segmenters, and the SEG writer beside biomech
+        threads = int(os.environ.get("LUMBARQI_GRAPH_THREADS", "2"))
+        self.scheduler(EventBasedScheduler(self, worker_thread_number=max(1, threads), stop_on_deadlock=True, name="scheduler"))

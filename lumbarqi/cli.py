@@ -43,6 +43,19 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def exit_now(code: int) -> None:
+    """End the process without the interpreter's teardown (about 1 s with torch and holoscan loaded).
+
+    Only for a process whose work is done and written: stdio is flushed, nothing else
+    is pending (every output was written via a temporary file and a rename).
+    """
+    import os
+
+    sys.stdout.flush()
+    sys.stderr.flush()
+    os._exit(code)
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
@@ -50,7 +63,10 @@ def main(argv: list[str] | None = None) -> int:
         parser.print_help()
         return EXIT_USAGE
     try:
-        return int(args.func(args) or 0)
+        code = int(args.func(args) or 0)
+        if argv is None and getattr(args, "exit_now", False):
+            exit_now(code)
+        return code
     except LumbarqiError as exc:
         sys.stderr.write(f"lumbarqi {args.command}: error: {exc}\n")
         return exc.exit_code

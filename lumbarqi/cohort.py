@@ -5,11 +5,12 @@
 - finds the studies under ``root``: each sub-folder that holds exactly one study is a study
   (named after the folder); anything else (a flat tree, a folder mixing studies) is grouped
   by StudyInstanceUID into per-study folders of links under ``out/.cohort/inputs``;
-- runs every study not yet complete as its own process (``python -m lumbarqi run``), at most
-  ``workers`` at a time, into ``out/.cohort/partial/<study>`` and renames that folder to
-  ``out/<study>`` when the run has written its results: a study folder in ``out`` is always
-  whole, so a cohort killed half way resumes by skipping studies whose ``results.json``
-  is there and complete;
+- runs every study not yet complete in a warm worker (``lumbarqi.cohort_worker``: ``workers``
+  local processes that keep imports and models loaded, or, with ``scheduler``, the workers of
+  a Dask cluster, ``lumbarqi.cohort_dask``) into ``out/.cohort/partial/<study>``, and renames
+  that folder to ``out/<study>`` when the run has written its results: a study folder in
+  ``out`` is always whole, so a cohort killed half way resumes by skipping studies whose
+  ``results.json`` is there and complete;
 - writes ``out/cohort.csv`` (one row per study, level, structure, side and measure, from
   every study's results.csv) and ``out/cohort.json`` (status of every study), both via a
   temporary file and a rename;
@@ -25,8 +26,6 @@ import os
 import re
 import shutil
 import signal
-import subprocess
-import sys
 import threading
 import time
 from concurrent.futures import ThreadPoolExecutor, as_completed
@@ -59,6 +58,7 @@ class StudyResult:
     seconds: float | None
     message: str = ""
     resumed: bool = False  # complete from an earlier run, not run again
+    worker: str = ""  # host:pid of the worker process that ran it
 
 
 @dataclass
@@ -181,29 +181,19 @@ def completed(study_dir: Path) -> dict | None:
 # --- running one study --------------------------------------------------------------------
 
 class _Runner:
-    """Starts one process per study and can stop them all (only the processes it started)."""
+    """Hands studies to a backend (warm local worker processes, or a Dask cluster) and files the results."""
 
-    def __init__(self, out: Path, options: CohortOptions, threads_per_study: int):
+    def __init__(self, out: Path, options: CohortOptions, backend):
         self.out = out
         self.options = options
-        self.threads = threads_per_study
-        self.procs: dict[str, subprocess.Popen] = {}
+        self.backend = backend  # .run(request, timeout_s) -> answer dict; .terminate()
         self.lock = threading.Lock()
         self.stopping = False
 
     def stop(self) -> None:
         with self.lock:
             self.stopping = True
-            procs = list(self.procs.values())
-        for p in procs:
-            if p.poll() is None:
-                p.terminate()
-        deadline = time.monotonic() + 10
-        for p in procs:
-            try:
-                p.wait(max(0.1, deadline - time.monotonic()))
-            except subprocess.TimeoutExpired:
-                p.kill()
+        self.backend.terminate()
 
     def run(self, study: Study) -> StudyResult:
         partial = self.out / _WORK / "partial" / study.name
@@ -212,33 +202,18 @@ class _Runner:
         if partial.exists():
             shutil.rmtree(partial)
         partial.parent.mkdir(parents=True, exist_ok=True)
-        cmd = [sys.executable, "-m", "lumbarqi", "run", "-i", str(study.input_dir), "-o", str(partial), "--study", study.study_instance_uid,
-               *self.options.run_args()]
-        env = dict(os.environ)
-        for var in ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS"):
-            env.setdefault(var, str(self.threads))
-        repo = str(Path(__file__).resolve().parents[1])
-        env["PYTHONPATH"] = repo + (os.pathsep + env["PYTHONPATH"] if env.get("PYTHONPATH") else "")
+        request = {"input": str(Path(study.input_dir).resolve()), "output": str(partial.resolve()), "study_uid": study.study_instance_uid,
+                   "run_args": self.options.run_args(), "log": str((logs / f"{study.name}.log").resolve())}
         t0 = time.perf_counter()
         result = StudyResult(study.name, study.study_instance_uid, str(study.input_dir), "failed", None, None)
-        with open(logs / f"{study.name}.log", "w") as log:
-            with self.lock:
-                if self.stopping:
-                    result.status, result.message = "interrupted", "not started: cohort interrupted"
-                    return result
-                proc = subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT, env=env, start_new_session=True)
-                self.procs[study.name] = proc
-            try:
-                code = proc.wait(timeout=self.options.timeout_s)
-            except subprocess.TimeoutExpired:
-                proc.kill()
-                proc.wait()
-                code = None
-                result.message = f"stopped after {self.options.timeout_s:.0f} s (--study-timeout)"
-            finally:
-                with self.lock:
-                    self.procs.pop(study.name, None)
-        result.seconds = round(time.perf_counter() - t0, 1)
+        if self.stopping:
+            result.status, result.message = "interrupted", "not started: cohort interrupted"
+            return result
+        answer = self.backend.run(request, self.options.timeout_s)
+        code = answer.get("exit_code")
+        result.message = answer.get("message", "")
+        result.worker = f"{answer['host']}:{answer['pid']}" if answer.get("pid") else ""
+        result.seconds = round(answer.get("seconds") or (time.perf_counter() - t0), 1)  # on the worker, when it says
         result.exit_code = code
         if self.stopping and code not in (EXIT_OK, EXIT_PARTIAL):
             result.status, result.message = "interrupted", "stopped: cohort interrupted"
@@ -292,7 +267,7 @@ def cohort_table(out: Path, studies: list[StudyResult]) -> str:
 # --- the cohort -----------------------------------------------------------------------------
 
 def run_cohort(root: Path, out: Path, workers: int = 1, options: CohortOptions | None = None,
-               progress=print) -> int:
+               progress=print, scheduler: str | None = None) -> int:
     """Run every study under ``root`` into ``out/<study>``; return the exit status.
 
     0: every study done; 3: some study partial, failed or interrupted (see cohort.json);
@@ -316,13 +291,13 @@ def run_cohort(root: Path, out: Path, workers: int = 1, options: CohortOptions |
     except OSError:
         raise LumbarqiError(f"another cohort run is writing into {out}") from None
     try:
-        return _run_locked(root, out, work, workers, options, progress)
+        return _run_locked(root, out, work, workers, options, progress, scheduler)
     finally:
         fcntl.flock(lock_file, fcntl.LOCK_UN)
         lock_file.close()
 
 
-def _run_locked(root: Path, out: Path, work: Path, workers: int, options: CohortOptions, progress) -> int:
+def _run_locked(root: Path, out: Path, work: Path, workers: int, options: CohortOptions, progress, scheduler: str | None) -> int:
     t0 = time.perf_counter()
     started = time.strftime("%Y-%m-%dT%H:%M:%S%z")
     shutil.rmtree(work / "partial", ignore_errors=True)  # what a killed run left half written
@@ -344,10 +319,20 @@ def _run_locked(root: Path, out: Path, work: Path, workers: int, options: Cohort
                                           prev.get("exit_code"), prev.get("seconds"), prev.get("message", ""), resumed=True)
         else:
             todo.append(s)
+    if scheduler:
+        from lumbarqi.cohort_dask import DaskBackend
+
+        backend = DaskBackend(scheduler)
+        workers = backend.slots
+        progress(f"cohort: Dask scheduler {scheduler}: {backend.describe()}")
+    else:
+        from lumbarqi.cohort_worker import LocalWorkers
+
+        backend = LocalWorkers(min(workers, len(todo)), str(options.models) if options.models else None,
+                               max(1, (os.cpu_count() or 1) // workers))
     progress(f"cohort: {len(studies)} studies under {root}; {len(studies) - len(todo)} already complete, "
-             f"{len(todo)} to run with {workers} worker process(es)")
-    threads = max(1, (os.cpu_count() or 1) // workers)
-    runner = _Runner(out, options, threads)
+             f"{len(todo)} to run {'on the Dask cluster' if scheduler else f'with {workers} worker process(es)'}")
+    runner = _Runner(out, options, backend)
     interrupted = False
     previous = signal.getsignal(signal.SIGTERM) if threading.current_thread() is threading.main_thread() else None
 
@@ -370,6 +355,7 @@ def _run_locked(root: Path, out: Path, work: Path, workers: int, options: Cohort
         progress("cohort: interrupted; finished studies are kept, run the same command again to resume")
     finally:
         pool.shutdown(wait=True, cancel_futures=True)
+        backend.close()
         if previous is not None:
             signal.signal(signal.SIGTERM, previous)
     for s in studies:
@@ -379,8 +365,8 @@ def _run_locked(root: Path, out: Path, work: Path, workers: int, options: Cohort
     page = _write_qc_page(out, progress)
     progress(f"cohort: {summary['counts']} in {summary['seconds']:.0f} s -> {out / 'cohort.csv'}, {out / 'cohort.json'}"
              + (f", {page}" if page else ""))
+    shutil.rmtree(out / _WORK / "partial", ignore_errors=True)  # what killed studies or lost workers left half written
     if interrupted:
-        shutil.rmtree(out / _WORK / "partial", ignore_errors=True)  # killed studies' half-written folders
         return 130
     return EXIT_OK if all(r.status == "done" for r in results.values()) else EXIT_PARTIAL
 

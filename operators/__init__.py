@@ -4,9 +4,9 @@ from operators.metrics import MetricsOperator
 from operators.segmenters import DiscSegmenterOperator, MuscleSegmenterOperator, VertebraSegmenterOperator
 from operators.selector import SeriesSelectorOperator
 from operators.study_loader import StudyLoaderOperator
-from operators.writer import OutputWriterOperator
+from operators.writer import OutputWriterOperator, SegWriterOperator
 
 __all__ = [
     "BiomechOperator", "DiscSegmenterOperator", "MetricsOperator", "MuscleSegmenterOperator",
-    "OutputWriterOperator", "SeriesSelectorOperator", "StudyLoaderOperator", "VertebraSegmenterOperator",
+    "OutputWriterOperator", "SegWriterOperator", "SeriesSelectorOperator", "StudyLoaderOperator", "VertebraSegmenterOperator",
 ]

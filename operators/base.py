@@ -5,7 +5,7 @@ import logging
 import time
 from typing import Any, Callable
 
-from monai.deploy.core import Fragment, Operator
+from holoscan.core import Fragment, Operator
 
 from lumbarqi.errors import LumbarqiError
 from lumbarqi.pipeline import RunState

@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import time
 
-from monai.deploy.core import OperatorSpec
+from holoscan.core import OperatorSpec
 
 from operators.base import StageOperator
 
@@ -27,6 +27,8 @@ class BiomechOperator(StageOperator):
 
         t = time.perf_counter()
         results = self.state.results
+        # not forked: the SEG writer runs in another scheduler thread meanwhile, and a fork while
+        # another thread enters the interpreter can deadlock the child (CPython 3.11)
         loads, flags = compute_loads(results, personalisation=self.state.options.personalisation)
         results["loads"] = loads
         results["flags"] += flags

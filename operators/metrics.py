@@ -1,8 +1,9 @@
 """Metrics: name levels, then disc heights, vertebral bodies, lordosis and muscle areas."""
 from __future__ import annotations
 
-from monai.deploy.core import OperatorSpec
+from holoscan.core import OperatorSpec
 
+from lumbarqi.concurrency import return_freed_memory
 from lumbarqi.measurements import measure_all, sagittal_levels
 from operators.base import StageOperator
 
@@ -22,6 +23,7 @@ class MetricsOperator(StageOperator):
         classes, confidence = op_input.receive("vertebrae")
         disc_mask, disc_conf = op_input.receive("discs")
         muscles = op_input.receive("muscles")
+        return_freed_memory()  # the three segmenters are done: their buffers go back before the writers start
         sagittal = None
         if sag is not None and classes is not None:
             sagittal = self.guarded(lambda: sagittal_levels(self.state, sag, classes, disc_mask, {**confidence, **disc_conf}), None, "level naming")

@@ -1,7 +1,7 @@
 """The three segmenters: vertebral bodies (+sacrum), discs (sagittal) and paraspinal muscles (axial)."""
 from __future__ import annotations
 
-from monai.deploy.core import OperatorSpec
+from holoscan.core import OperatorSpec
 
 from lumbarqi.masks import segment_discs, segment_muscles, segment_vertebrae
 from operators.base import StageOperator

@@ -1,7 +1,7 @@
 """Series selector: build volumes (with full patient geometry) of the chosen series."""
 from __future__ import annotations
 
-from monai.deploy.core import OperatorSpec
+from holoscan.core import OperatorSpec
 
 from lumbarqi.errors import EXIT_NO_INPUT, LumbarqiError
 from lumbarqi.pipeline import read_volumes

@@ -1,7 +1,7 @@
 """Loader: scan the input folder tree and pick the study and its series."""
 from __future__ import annotations
 
-from monai.deploy.core import OperatorSpec
+from holoscan.core import OperatorSpec
 
 from lumbarqi.errors import LumbarqiError
 from lumbarqi.pipeline import find_study

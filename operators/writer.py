@@ -1,42 +1,48 @@
-"""SEG/SR writer: DICOM SEG per stack, TID 1500 SR, PDF report, results.json/csv, optional send."""
+"""The writers: DICOM SEG per stack and label maps (beside biomech), then TID 1500 SR, PDF report,
+results.json/csv and the optional send (after biomech)."""
 from __future__ import annotations
 
 import time
 
 import pydicom
-from monai.deploy.core import OperatorSpec
+from holoscan.core import OperatorSpec
 
 from lumbarqi.results import write_results
 from operators.base import StageOperator
 
 
-class OutputWriterOperator(StageOperator):
-    """Receives ``labelled``; writes every output into the run's staging folder."""
+class SegWriterOperator(StageOperator):
+    """Receives ``labelled`` from metrics (no loads needed); writes SEGs and label maps; emits ``segs``.
 
-    stage_name = "write"
+    ``segs`` is ``(SegInfo list, source datasets by stack, paths written)`` for the report writer.
+    """
+
+    stage_name = "seg"
 
     def setup(self, spec: OperatorSpec):
         spec.input("labelled")
+        spec.output("segs")
 
     def compute(self, op_input, op_output, context):
         labelled = op_input.receive("labelled")
-        opts = self.state.options
-        staging = self.state.staging
-        results = self.state.results
-        if opts.write_dicom and labelled:
-            files = self.guarded(lambda: self._dicom(labelled), [], "writing DICOM SEG/SR and the report")
-            results["outputs"] += [str(p.relative_to(staging)) for p in files]
-            dicom_files = [p for p in files if p.suffix == ".dcm"]
-            if opts.send_to and dicom_files:
-                self.guarded(lambda: self._send("cstore", dicom_files), None, f"sending to {opts.send_to} (files kept on disk)")
-            if opts.stow_to and dicom_files:
-                self.guarded(lambda: self._send("stow", dicom_files), None, "STOW-RS upload (files kept on disk)")
+        segs = ([], {}, [])
+        if self.state.options.write_dicom and labelled:
+            segs = self.guarded(lambda: self._segs(labelled), segs, "writing DICOM SEG")
         if labelled:
             self.guarded(lambda: self._label_maps(labelled), None, "writing label maps")
+        op_output.emit(segs, "segs")
+
+    def _segs(self, labelled):
+        from lumbarqi.reporting.writer import write_segmentations
+
         t = time.perf_counter()
-        results["timings_s"] = dict(self.state.timings)  # per stage, seconds (extension of the schema)
-        write_results(staging, results)
-        self.state.stage("results", time.perf_counter() - t, "results.json, results.csv")
+        read: dict = {}  # a multi-frame source is the file of every slice of its stacks: read once
+        sources = {lv.volume.key: [read[p] if p in read else read.setdefault(p, pydicom.dcmread(p)) for p in lv.volume.source_paths]
+                   for lv in labelled}
+        segs, files = write_segmentations(self.state.staging, labelled, sources, binary=self.state.options.binary_seg,
+                                          models_dir=self.state.options.models_dir)
+        self.state.stage("seg", time.perf_counter() - t, f"{len(files)} SEG files")
+        return segs, sources, files
 
     def _label_maps(self, labelled) -> None:
         """Every label map as NIfTI (RAS, [col, row, slice]) under labels/, listed in ``label_maps``."""
@@ -51,19 +57,46 @@ class OutputWriterOperator(StageOperator):
             img = nib.Nifti1Image(np.ascontiguousarray(lv.label.transpose(2, 1, 0)), lv.volume.geometry.nifti_affine())
             nib.save(img, self.state.staging / rel)
             maps.setdefault(lv.volume.series_instance_uid, []).append(rel)
-            self.state.results["outputs"].append(rel)
         self.state.results["label_maps"] = maps
 
-    def _dicom(self, labelled):
-        from lumbarqi.reporting.writer import write_outputs
+
+class OutputWriterOperator(StageOperator):
+    """Receives ``labelled`` (after biomech) and ``segs``; writes SR, report and results into the staging folder."""
+
+    stage_name = "write"
+
+    def setup(self, spec: OperatorSpec):
+        spec.input("labelled")
+        spec.input("segs")
+
+    def compute(self, op_input, op_output, context):
+        labelled = op_input.receive("labelled")
+        segs, sources, seg_files = op_input.receive("segs")
+        opts = self.state.options
+        staging = self.state.staging
+        results = self.state.results
+        if opts.write_dicom and labelled:
+            files = self.guarded(lambda: self._dicom(labelled, segs, sources), [], "writing DICOM SR and the report")
+            files = list(seg_files) + files
+            results["outputs"] += [str(p.relative_to(staging)) for p in files]
+            dicom_files = [p for p in files if p.suffix == ".dcm"]
+            if opts.send_to and dicom_files:
+                self.guarded(lambda: self._send("cstore", dicom_files), None, f"sending to {opts.send_to} (files kept on disk)")
+            if opts.stow_to and dicom_files:
+                self.guarded(lambda: self._send("stow", dicom_files), None, "STOW-RS upload (files kept on disk)")
+        for paths in (results.get("label_maps") or {}).values():
+            results["outputs"] += paths
+        t = time.perf_counter()
+        results["timings_s"] = dict(self.state.timings)  # per stage, seconds (extension of the schema)
+        write_results(staging, results)
+        self.state.stage("results", time.perf_counter() - t, "results.json, results.csv")
+
+    def _dicom(self, labelled, segs, sources):
+        from lumbarqi.reporting.writer import write_reports
 
         t = time.perf_counter()
-        read: dict = {}  # a multi-frame source is the file of every slice of its stacks: read once
-        sources = {lv.volume.key: [read[p] if p in read else read.setdefault(p, pydicom.dcmread(p)) for p in lv.volume.source_paths]
-                   for lv in labelled}
-        files = write_outputs(self.state.staging, self.state.results, labelled, sources, binary=self.state.options.binary_seg,
-                              models_dir=self.state.options.models_dir)
-        self.state.stage("write", time.perf_counter() - t, f"{len(files)} files (SEG, SR, PDF, overlays)")
+        files = write_reports(self.state.staging, self.state.results, labelled, segs, sources, models_dir=self.state.options.models_dir)
+        self.state.stage("write", time.perf_counter() - t, f"{len(files)} files (SR, PDF, overlays)")
         return files
 
     def _send(self, how: str, files):

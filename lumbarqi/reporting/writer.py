@@ -14,6 +14,7 @@ from pathlib import Path
 import pydicom
 from pydicom.dataset import Dataset
 
+from lumbarqi.concurrency import in_child
 from lumbarqi.reporting.encapsulated import EncapsulatedPDF, pdf_uids
 from lumbarqi.reporting.pdf import render_report
 from lumbarqi.reporting.seg import SegInfo, build_segmentation, stack_plane
@@ -52,11 +53,17 @@ def write_outputs(out_dir: Path, results: dict, labelled: list[LabelledVolume],
     LABELMAP segmentations; ``models_dir`` holds ``<task>/config.json`` for the
     algorithm name and version (default: the repository's ``models/``).
     """
-    out_dir = Path(out_dir)
-    dicom_dir = out_dir / "dicom"
+    segs, written = write_segmentations(out_dir, labelled, source_datasets, binary, models_dir)
+    return written + write_reports(out_dir, results, labelled, segs, source_datasets, models_dir)
+
+
+def write_segmentations(out_dir: Path, labelled: list[LabelledVolume], source_datasets: dict[str, list[pydicom.Dataset]],
+                        binary: bool = False, models_dir: Path | None = None) -> tuple[list[SegInfo], list[Path]]:
+    """The first half of :func:`write_outputs`: one SEG per stack (needs no loads); (SEGs, paths)."""
+    dicom_dir = Path(out_dir) / "dicom"
     dicom_dir.mkdir(parents=True, exist_ok=True)
-    written: list[Path] = []
     segs: list[SegInfo] = []
+    written: list[Path] = []
     for lv in labelled:
         if lv.volume.key not in source_datasets:
             raise ValueError(f"no source datasets for stack {lv.volume.key}")
@@ -64,9 +71,19 @@ def write_outputs(out_dir: Path, results: dict, labelled: list[LabelledVolume],
         if info is not None:
             segs.append(info)
             written.append(write_dataset(info.dataset, dicom_dir / _seg_name(info)))
-    if segs:
-        written.append(write_dataset(build_sr(results, segs, models_dir), dicom_dir / "sr_measurements.dcm"))
+    return segs, written
 
+
+def write_reports(out_dir: Path, results: dict, labelled: list[LabelledVolume], segs: list[SegInfo],
+                  source_datasets: dict[str, list[pydicom.Dataset]], models_dir: Path | None = None) -> list[Path]:
+    """The second half: SR (referencing ``segs``), PDF, overlays, Encapsulated PDF; the paths written.
+
+    The report's figures are drawn in a forked child (lumbarqi.concurrency) while
+    this process builds and encodes the SR: both are GIL-bound Python work.
+    """
+    out_dir = Path(out_dir)
+    dicom_dir = out_dir / "dicom"
+    dicom_dir.mkdir(parents=True, exist_ok=True)
     sagittal = sagittal_seg(segs, results)
     axial = []
     for level in results.get("muscles") or {}:
@@ -77,7 +94,14 @@ def write_outputs(out_dir: Path, results: dict, labelled: list[LabelledVolume],
     sag_lv = sagittal.labelled if sagittal else next(
         (lv for lv in labelled if stack_plane(lv) == "sagittal"), None)
     pdf_path = out_dir / "report.pdf"
-    written += render_report(pdf_path, results, sag_lv, axial, out_dir / "overlays")
+    report = in_child(render_report, pdf_path, results, sag_lv, axial, out_dir / "overlays")
+    written: list[Path] = []
+    try:
+        if segs:
+            written.append(write_dataset(build_sr(results, segs, models_dir), dicom_dir / "sr_measurements.dcm"))
+    finally:
+        pngs = report.result()  # waits for the child even when the SR failed
+    written += pngs
     written.append(pdf_path)
 
     sources = [ds for lv in labelled for ds in source_datasets.get(lv.volume.key, [])]

@@ -8,7 +8,6 @@ import sys
 from lumbarqi import __version__
 from lumbarqi.errors import EXIT_INTERNAL, EXIT_USAGE, LumbarqiError
 
-
 #: Modules that each register their sub-commands with ``add_subcommands(subparsers)``.
 _COMMAND_MODULES = (
     "lumbarqi.phantom.cli",

@@ -15,8 +15,8 @@ import pickle
 import select
 import signal
 import sys
-from typing import Any, Callable
-
+from collections.abc import Callable
+from typing import Any
 
 #: seconds a child may stay silent before it is given up (and the function run inline)
 CHILD_TIMEOUT_S = float(os.environ.get("LUMBARQI_CHILD_TIMEOUT_S", "120"))

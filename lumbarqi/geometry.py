@@ -92,7 +92,7 @@ class StackGeometry:
         kij_to_jik[0, 2] = kij_to_jik[1, 1] = kij_to_jik[2, 0] = kij_to_jik[3, 3] = 1.0
         return LPS_TO_RAS @ a @ kij_to_jik
 
-    def with_slices(self, n_slices: int, first: float = 0.0) -> "StackGeometry":
+    def with_slices(self, n_slices: int, first: float = 0.0) -> StackGeometry:
         """Same orientation, ``n_slices`` slices starting at (fractional) slice ``first``."""
         return replace(self, origin=tuple(self.slice_origin(first)), n_slices=n_slices)
 

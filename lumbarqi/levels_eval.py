@@ -29,6 +29,7 @@ act on (:data:`READER_FLAGS`). *Silently wrong*: not right and not flagged.
 from __future__ import annotations
 
 from collections import Counter
+
 import numpy as np
 
 from lumbarqi import labels as L

@@ -22,7 +22,7 @@ from lumbarqi.dicom.selection import Selection, load_rules, select_series, subst
 from lumbarqi.dicom.stacks import read_volume
 from lumbarqi.errors import EXIT_NO_INPUT, EXIT_OK, EXIT_PARTIAL, LumbarqiError
 from lumbarqi.results import flag, new_results
-from lumbarqi.volume import LabelledVolume, SeriesVolume
+from lumbarqi.volume import SeriesVolume
 
 log = logging.getLogger("lumbarqi")
 

@@ -24,9 +24,8 @@ REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO / "tests" / "reliability"))
 sys.path.insert(0, str(REPO))
 
-from hypothesis import HealthCheck, given, seed, settings  # noqa: E402
-
 import header_fuzz  # noqa: E402
+from hypothesis import HealthCheck, given, seed, settings  # noqa: E402
 
 
 def main(argv: list[str] | None = None) -> int:

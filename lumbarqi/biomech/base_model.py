@@ -69,7 +69,9 @@ def _load_model(path: Path, mmap: dict, subj: Subject, load_kg: float) -> tuple[
 
 def _invert(fn: osim.Function, target: float, lo: float, hi: float) -> float:
     """Coordinate value q with fn(q) = target (rad), searched in [lo, hi]."""
-    f = lambda q: fn.calcValue(osim.Vector(1, q)) - target
+    def f(q: float) -> float:
+        return fn.calcValue(osim.Vector(1, q)) - target
+
     if abs(target) < 1e-12 and abs(f(0.0)) < 1e-12:
         return 0.0
     flo, fhi = f(lo), f(hi)

@@ -68,7 +68,7 @@ class ScannerLook:
     ghost: float
 
     @classmethod
-    def draw(cls, contrast: str, rng: np.random.Generator, ghosting: bool) -> "ScannerLook":
+    def draw(cls, contrast: str, rng: np.random.Generator, ghosting: bool) -> ScannerLook:
         tilt = rng.normal(0, 1, 3)
         return cls(
             table=signal_table(contrast, rng),

@@ -86,10 +86,8 @@ def muscle_truth(model: PhantomModel, axial: list[tuple[str, int, StackGeometry]
     """(muscles, slices): muscle CSA, fat fraction and centroid per reported disc level
     covered by an axial slice, and which slice that was."""
     result, slices = {}, {}
-    pos = {p.seg.name: p for p in model.placed}
     for disc, (uid, si, g, k, offset) in nearest_slices(model, axial).items():
         n = g.normal * np.sign(g.normal[2] or 1.0)
-        centre = pos[disc].centre
         # where the slice plane crosses the spine curve
         s_disc = model.level_s[disc]
         s_vals = np.linspace(s_disc - 40, s_disc + 40, 801)

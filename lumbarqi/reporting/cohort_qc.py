@@ -21,9 +21,9 @@ import json
 import math
 import statistics
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Callable
 
 from lumbarqi.reporting.figures import cm2
 from lumbarqi.reporting.findings import flag_headings, plain_flags

@@ -18,7 +18,7 @@ from lumbarqi.concurrency import in_child
 from lumbarqi.reporting.encapsulated import EncapsulatedPDF, pdf_uids
 from lumbarqi.reporting.pdf import render_report
 from lumbarqi.reporting.seg import SegInfo, build_segmentation, stack_plane
-from lumbarqi.reporting.sr import sagittal_seg, build_sr, locate_level_slice
+from lumbarqi.reporting.sr import build_sr, locate_level_slice, sagittal_seg
 from lumbarqi.volume import LabelledVolume
 
 

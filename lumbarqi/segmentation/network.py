@@ -76,7 +76,7 @@ class ModelConfig:
         return path
 
     @classmethod
-    def from_dict(cls, data: dict) -> "ModelConfig":
+    def from_dict(cls, data: dict) -> ModelConfig:
         """Rebuild from a dictionary (tuples restored, unknown keys ignored)."""
         known = {f for f in cls.__dataclass_fields__}
         kwargs = {k: v for k, v in data.items() if k in known}
@@ -87,7 +87,7 @@ class ModelConfig:
         return cls(**kwargs)
 
     @classmethod
-    def load(cls, folder: str | Path) -> "ModelConfig":
+    def load(cls, folder: str | Path) -> ModelConfig:
         """Read ``config.json`` from a model folder."""
         return cls.from_dict(json.loads((Path(folder) / CONFIG_FILE).read_text()))
 

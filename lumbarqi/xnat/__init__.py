@@ -9,8 +9,8 @@ container-service versions they come from. Credentials come from the environment
 from lumbarqi.xnat.api import (
     COMMAND_JSON,
     SESSION_EVENT,
-    XnatError,
     ContainerService,
+    XnatError,
     connect,
     load_command,
 )

@@ -4,13 +4,13 @@ from __future__ import annotations
 import numpy as np
 import pydicom
 import pytest
+from multiframe_inputs import ENHANCED_MR, enhanced_mr, legacy_converted
 from pydicom.uid import generate_uid
 
 from lumbarqi.dicom.multiframe import FrameHeader
 from lumbarqi.dicom.scan import scan_folder
 from lumbarqi.dicom.selection import load_rules, select_series
 from lumbarqi.dicom.stacks import read_volume
-from multiframe_inputs import ENHANCED_MR, enhanced_mr, legacy_converted
 
 LEGACY = "1.2.840.10008.5.1.4.1.1.4.4"
 

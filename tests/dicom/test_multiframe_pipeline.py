@@ -7,7 +7,6 @@ from pathlib import Path
 import numpy as np
 import pydicom
 import pytest
-
 from pipeline_runs import run_pipeline
 
 pytestmark = pytest.mark.slow

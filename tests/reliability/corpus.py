@@ -23,15 +23,14 @@ import json
 import random
 import shutil
 import sys
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable
 
 import numpy as np
 import pydicom
 from pydicom.encaps import encapsulate
-from pydicom.uid import (JPEG2000Lossless, JPEGBaseline8Bit, JPEGLosslessSV1, JPEGLSLossless, RLELossless,
-                         generate_uid)
+from pydicom.uid import JPEG2000Lossless, JPEGBaseline8Bit, JPEGLosslessSV1, JPEGLSLossless, RLELossless, generate_uid
 
 #: Patient identifiers written into the corpus; none may appear in any log.
 PHI = {"name": "Müller^Zoë", "id": "PID-PHI-4711", "birth": "19530219"}
@@ -50,7 +49,7 @@ BASIC_TEXT_SR = "1.2.840.10008.5.1.4.1.1.88.11"
 class Case:
     name: str
     description: str
-    build: Callable[["Ctx"], None]
+    build: Callable[[Ctx], None]
     exit_codes: frozenset
     flags: tuple = ()
     stderr: tuple = ()

@@ -22,11 +22,11 @@ import numpy as np
 import pydicom
 import pytest
 from pydicom.uid import generate_uid
+from test_pacs import ORTHANC, Orthanc, dicomweb_plugin
+from viewer_server import VIEWER_DIR, ViewerServer, ohif_installed
 
 from lumbarqi.reporting import codes, send_stow
 from lumbarqi.reporting.seg import stack_plane
-from test_pacs import ORTHANC, Orthanc, dicomweb_plugin
-from viewer_server import VIEWER_DIR, ViewerServer, ohif_installed
 
 CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
 NODE = shutil.which("node")

@@ -16,6 +16,8 @@ import highdicom as hd
 from pydicom.dataset import Dataset
 from pydicom.sequence import Sequence as DicomSequence
 
+from lumbarqi.dicom.multiframe import MULTIFRAME_MR_CLASSES, frame_headers
+
 _PIXEL_TAGS = (0x7FE00008, 0x7FE00009, 0x7FE00010)  # float, double float and integer pixel data
 _STACK_MACROS = ("PlaneOrientationSequence", "PixelMeasuresSequence")
 
@@ -69,3 +71,26 @@ def stack_source(ds: Dataset, frame_numbers: list[int]) -> tuple[Dataset, list[h
         positions.append(hd.PlanePositionSequence(hd.CoordinateSystemNames.PATIENT,
                                                   [float(v) for v in item.ImagePositionPatient]))
     return view, positions
+
+
+_LIBRARY_ATTRIBUTES = ("SOPClassUID", "SOPInstanceUID", "Modality", "FrameOfReferenceUID", "Rows", "Columns",
+                       "PixelSpacing", "ImageOrientationPatient", "ImagePositionPatient", "SliceThickness")
+
+
+def library_entry_source(ds: Dataset) -> Dataset:
+    """The header highdicom's TID 1602 descriptors read, for a single- or multi-frame source.
+
+    A multi-frame MR object keeps its geometry in functional groups, not at the top
+    level where TID 1604 descriptors are read: the view carries the first frame's
+    pixel spacing, orientation, thickness and position (LPS mm) at the top level.
+    Single-frame sources are returned unchanged.
+    """
+    if str(ds.get("SOPClassUID", "")) not in MULTIFRAME_MR_CLASSES:
+        return ds
+    first = frame_headers(ds, _LIBRARY_ATTRIBUTES)[0]
+    view = Dataset()
+    for keyword in _LIBRARY_ATTRIBUTES:
+        value = ds.get(keyword) if keyword in ds else first.get(keyword)
+        if value is not None:
+            setattr(view, keyword, value)
+    return view

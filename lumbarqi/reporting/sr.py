@@ -20,12 +20,14 @@ from typing import Any
 import highdicom as hd
 import numpy as np
 from pydicom.dataset import Dataset
+from pydicom.multival import MultiValue
 from pydicom.sr.codedict import codes as dcm_codes
 from pydicom.uid import generate_uid
 
 import lumbarqi
 from lumbarqi import labels as lb
 from lumbarqi.reporting import codes
+from lumbarqi.reporting.multiframe_source import library_entry_source
 from lumbarqi.reporting.seg import MANUFACTURER, SegInfo, model_identity, stack_plane
 from lumbarqi.reporting.sr_geometry import CLOSED_POLYLINE, VIEWER_TOOL_TAG, GeometryIndex, viewer_tool
 
@@ -119,6 +121,14 @@ def _sources(kind, seg: SegInfo, slices: list[int]) -> list:
         by_uid.setdefault(str(seg.source_images[k].SOPInstanceUID), []).append(k)
     return [kind.from_source_image(seg.source_images[ks[0]], referenced_frame_numbers=seg.frames_of(ks))
             for ks in by_uid.values()]
+
+
+def _frame_numbers(ref: Dataset) -> list[int] | None:
+    """Referenced Frame Number(s) of a referenced SOP item as a list (None: single-frame)."""
+    value = ref.get("ReferencedFrameNumber")
+    if value is None:
+        return None
+    return [int(v) for v in (value if isinstance(value, MultiValue | list) else [value])]
 
 
 class _Builder:
@@ -291,7 +301,8 @@ class _Builder:
                 finding_category=g["finding_category"], algorithm_id=g["algorithm_id"], measurements=[m],
                 source_images=[hd.sr.SourceImageForMeasurementGroup(
                     referenced_sop_class_uid=ref.ReferencedSOPClassUID,
-                    referenced_sop_instance_uid=ref.ReferencedSOPInstanceUID)]))
+                    referenced_sop_instance_uid=ref.ReferencedSOPInstanceUID,
+                    referenced_frame_numbers=_frame_numbers(ref))]))
         return out
 
 
@@ -327,7 +338,8 @@ def build_sr(results: dict, segs: list[SegInfo], models_dir: Path | None = None)
                if not (str(ds.SOPInstanceUID) in seen or seen.add(str(ds.SOPInstanceUID)))]
     report = hd.sr.MeasurementReport(
         observation_context=context, procedure_reported=codes.PROCEDURE,
-        imaging_measurements=groups, referenced_images=sources)  # TID 1600 image library
+        imaging_measurements=groups,
+        referenced_images=[library_entry_source(ds) for ds in sources])  # TID 1600 image library
     content = report[0]
     if builder.report_flags:
         content.ContentSequence.append(_report_evaluations(builder.report_flags))

@@ -42,7 +42,8 @@ class Place:
         """The SCOORD item (INFERRED FROM, purpose Source) a TID 300 measurement carries."""
         return hd.sr.CoordinatesForMeasurement(
             graphic_type=graphic_type, graphic_data=self.pixels.astype(np.float32),
-            source_image=hd.sr.SourceImageForRegion.from_source_image(self.image))
+            source_image=hd.sr.SourceImageForRegion.from_source_image(
+                self.image, referenced_frame_numbers=self.seg.frames_of([self.k])))
 
 
 def _seg_of(segs: list[SegInfo], entry: dict) -> SegInfo | None:

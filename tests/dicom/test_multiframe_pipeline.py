@@ -77,10 +77,12 @@ def test_multiframe_seg_and_sr_reference_the_source_frames(kind, multiframe_runs
     sr = pydicom.dcmread(run.out / "dicom" / "sr_measurements.dcm")
     refs = []
 
-    def walk(ds):  # the measurement groups' image references (the evidence lists instances, not frames)
-        for elem in ds:
+    def walk(ds):  # the measurement groups' image references (the evidence and the TID 1600 image library list
+        for elem in ds:  # instances, not frames)
             if elem.VR == "SQ" and elem.keyword != "CurrentRequestedProcedureEvidenceSequence":
                 for it in elem.value:
+                    if _is_image_library(it):
+                        continue
                     if elem.keyword == "ReferencedSOPSequence" and it.ReferencedSOPInstanceUID in sources:
                         refs.append((it.ReferencedSOPInstanceUID, it.get("ReferencedFrameNumber")))
                     walk(it)
@@ -89,6 +91,11 @@ def test_multiframe_seg_and_sr_reference_the_source_frames(kind, multiframe_runs
     for uid, frames in refs:
         n = int(sources[uid].NumberOfFrames)
         assert all(1 <= int(f) <= n for f in (frames if isinstance(frames, (list, pydicom.multival.MultiValue)) else [frames]))
+
+
+def _is_image_library(item) -> bool:
+    name = item.get("ConceptNameCodeSequence")
+    return bool(name) and name[0].CodeValue == "111028"  # DCM 111028 Image Library
 
 
 def test_undecodable_preferred_series_falls_back_end_to_end(broken_repeat_study, single_frame_run, tmp_path):

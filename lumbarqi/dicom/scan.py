@@ -21,6 +21,7 @@ from pathlib import Path
 
 import pydicom
 from pydicom.dataset import Dataset
+from pydicom.uid import DeflatedExplicitVRLittleEndian
 
 from lumbarqi.dicom.multiframe import MULTIFRAME_MR_CLASSES, frame_headers, split_parts
 
@@ -41,6 +42,7 @@ USED_ATTRIBUTES = (
     "ImagePositionPatient", "PixelSpacing", "SliceThickness", "SpacingBetweenSlices", "InstanceNumber", "SeriesNumber",
     "SeriesDescription", "ImageType", "ScanningSequence", "ScanOptions", "RepetitionTime", "EchoTime", "InversionTime",
     "ContrastBolusAgent", "PatientSize", "PatientWeight", "PatientSex", "RescaleSlope", "RescaleIntercept",
+    "LossyImageCompression", "DerivationCodeSequence",
 )
 
 
@@ -146,8 +148,10 @@ def pixel_data_ok(ds: Dataset, path: Path) -> bool:
         length, tell = len(ds.PixelData or b""), None
     if length == 0xFFFFFFFF:  # encapsulated (compressed): decodability is checked when the pixels are read
         return True
-    if tell is not None and tell + length > path.stat().st_size:
-        return False  # the file was cut inside the pixel data
+    meta = getattr(ds, "file_meta", None)
+    deflated = meta is not None and meta.get("TransferSyntaxUID") == DeflatedExplicitVRLittleEndian
+    if tell is not None and not deflated and tell + length > path.stat().st_size:
+        return False  # the file was cut inside the pixel data (deflated: offsets are in the inflated stream)
     rows, cols = _int(ds, "Rows"), _int(ds, "Columns")
     bits, samples, frames = _int(ds, "BitsAllocated"), _int(ds, "SamplesPerPixel", 1), _int(ds, "NumberOfFrames", 1)
     if not rows or not cols or not bits or not samples or not frames or rows < 0 or cols < 0 or bits not in (1, 8, 16, 32, 64):

@@ -139,13 +139,33 @@ def _extent(stack: Stack) -> float:
     return float(min(g.rows * g.row_spacing_mm, g.cols * g.col_spacing_mm))
 
 
+#: DICOM code 113040 "Lossy Compression": a derivation that leaves the acquisition as it was (PS3.16 CID 7203).
+LOSSY_COMPRESSION_CODE = "113040"
+
+
+def image_type(ds: Dataset) -> str:
+    """ImageType as 'A\\B', with DERIVED read as ORIGINAL when the image's only derivation is lossy
+    compression (DCMTK's and many archives' lossy re-encoding marks it DERIVED with Derivation Code
+    113040): a compressed acquisition is still the acquisition, a reformat is not."""
+    value = _joined(ds, "ImageType")
+    if not value.upper().startswith("DERIVED") or str(ds.get("LossyImageCompression", "")).strip() != "01":
+        return value
+    try:
+        codes = [str(item.get("CodeValue", "")) for item in ds.get("DerivationCodeSequence") or []]
+    except Exception:  # an unreadable sequence: not shown to be compression only
+        return value
+    if codes and all(c == LOSSY_COMPRESSION_CODE for c in codes):
+        return "ORIGINAL" + value[len("DERIVED"):]
+    return value
+
+
 def _rejection(series: SeriesHeaders, stacks: list[Stack], rules: dict) -> str | None:
     ds = series.first
     r = rules["reject"]
-    image_type = _joined(ds, "ImageType")
+    types = image_type(ds)
     desc = series.description
-    if re.search(r["ImageType"], image_type):
-        return f"ImageType {image_type} (localizer, derived or reformatted)"
+    if re.search(r["ImageType"], types):
+        return f"ImageType {types} (localizer, derived or reformatted)"
     if re.search(r["SeriesDescription"], desc):
         return "description names a localizer, calibration or reformat"
     if len({orientation(s)[0] for s in stacks}) > 1:

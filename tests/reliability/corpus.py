@@ -8,8 +8,9 @@ odd matrices and patient names. Each case declares its expected behaviour:
 - ``exit_codes``: the documented exit status(es) of ``lumbarqi run``;
 - ``flags``: flag codes that must be in ``results.json``;
 - ``stderr``: text that must be in the one error line (lower case);
-- ``sagittal`` / ``axial``: whether a sagittal / axial T1 must be selected
-  (None: not checked); ``reason``: text required in a rejection reason.
+- ``sagittal`` / ``axial``: whether a sagittal / axial series must be selected
+  (the T1, or a T2 substituted for it: then a ``contrast_substitution`` flag;
+  None: not checked); ``reason``: text required in a rejection reason.
 
 ``build_corpus(root)`` writes every case to ``root/<case>/`` and returns the
 cases; ``python tests/reliability/corpus.py OUT`` does the same from a shell.
@@ -241,6 +242,12 @@ def b_truncated_all_t1(ctx: Ctx) -> None:
             _truncate(p, 0.5)
 
 
+def b_truncated_all(ctx: Ctx) -> None:
+    for d in [ctx.sag, *ctx.axial, *_series(ctx, "others")]:
+        for p in ctx.files(d):
+            _truncate(p, 0.5)
+
+
 def b_corrupt(ctx: Ctx) -> None:
     for d in ctx.others:
         for p in ctx.files(d)[:3]:
@@ -301,11 +308,26 @@ def b_mr_ct_sr(ctx: Ctx) -> None:
 
 
 def _remove(*folders):
+    """Remove series: ``sag``/``axial`` the T1s, ``sag_t2``/``axial_t2`` the T2s, ``others`` every series but the T1s
+    and the localizer."""
     def build(ctx: Ctx) -> None:
         for f in folders:
-            for d in ({"sag": [ctx.sag], "axial": ctx.axial, "others": ctx.others}[f]):
-                shutil.rmtree(ctx.inp / d)
+            for d in _series(ctx, f):
+                if (ctx.inp / d).exists():
+                    shutil.rmtree(ctx.inp / d)
     return build
+
+
+def _series(ctx: Ctx, which: str) -> list[str]:
+    if which in ("sag", "axial"):
+        return [ctx.sag] if which == "sag" else list(ctx.axial)
+    want = {"sag_t2": ("SAG T2",), "axial_t2": ("AX T2",), "others": ("SAG T2", "AX T2")}[which]
+    out = []
+    for d in ctx.others:
+        first = ctx.files(d)[0]
+        if str(pydicom.dcmread(first, stop_before_pixels=True).get("SeriesDescription", "")).upper().startswith(want):
+            out.append(d)
+    return out
 
 
 def b_two_studies(ctx: Ctx) -> None:
@@ -483,27 +505,35 @@ CASES: list[Case] = [
     _c("empty_folder", "an empty input folder", b_empty, (4,), stderr=("no mr images",), start_empty=True),
     _c("truncated", "sagittal T1 edge slice cut inside the pixels, other files cut inside the header",
        b_truncated, OK, flags=("unreadable_images",), sagittal=True, axial=True),
-    _c("truncated_all_t1", "every T1 file cut in half", b_truncated_all_t1, (4,), stderr=("no sagittal t1 and no axial t1", "unreadable pixel data")),
+    _c("truncated_all_t1", "every T1 file cut in half", b_truncated_all_t1, OK, flags=("unreadable_images", "contrast_substitution:sagittal_t2", "contrast_substitution:axial_t2"), sagittal=True, axial=True),
+    _c("truncated_all", "every T1 and T2 file cut in half", b_truncated_all, (4,),
+       stderr=("no usable sagittal or axial t1/t2", "unreadable pixel data")),
     _c("corrupt_header", "random bytes inside headers of distractor series; one sagittal file without DICM magic",
        b_corrupt, OK, sagittal=True, axial=True, graph="fast"),
-    _c("no_pixel_data", "sagittal T1 files without PixelData", b_no_pixels, (3,), flags=("no_sagittal_t1",),
-       sagittal=False, axial=True),
+    _c("no_pixel_data", "sagittal T1 files without PixelData", b_no_pixels, OK, flags=("contrast_substitution:sagittal_t2",),
+       sagittal=True, axial=True),
     _c("pixel_length", "one sagittal T1 file whose PixelData is half as long as Rows x Columns says",
        b_pixel_length, OK, flags=("unreadable_images",), sagittal=True, axial=True),
     _c("ct_sr_only", "a CT series and a text SR, no MR", b_ct_sr_only, (4,), stderr=("no mr images",)),
     _c("mr_with_ct_sr", "the study plus a CT series and an SR in the same study", b_mr_ct_sr, OK, sagittal=True, axial=True),
-    _c("no_sagittal_t1", "the sagittal T1 series removed", _remove("sag"), (3,), flags=("no_sagittal_t1",),
-       stderr=("no sagittal t1",), sagittal=False, axial=True, graph="fast"),
-    _c("no_axial_t1", "the axial T1 series removed", _remove("axial"), (3,), flags=("no_axial_t1",),
+    _c("no_sagittal_t1", "the sagittal T1 series removed", _remove("sag"), OK, flags=("contrast_substitution:sagittal_t2",),
+       sagittal=True, axial=True, graph="fast"),
+    _c("no_sagittal", "the sagittal T1 and T2 series removed", _remove("sag", "sag_t2"), (3,), flags=("no_sagittal_t1",),
+       stderr=("no usable sagittal t1 or t2",), sagittal=False, axial=True, graph="fast"),
+    _c("no_axial_t1", "the axial T1 series removed", _remove("axial"), OK, flags=("contrast_substitution:axial_t2",),
+       sagittal=True, axial=True),
+    _c("no_axial", "the axial T1 and T2 series removed", _remove("axial", "axial_t2"), (3,), flags=("no_axial_t1",),
        sagittal=True, axial=False),
-    _c("no_t1", "both T1 series removed (only localizer and T2 left)", _remove("sag", "axial"), (4,),
-       stderr=("no sagittal t1 and no axial t1",)),
+    _c("no_t1", "both T1 series removed (only localizer and T2 left)", _remove("sag", "axial"), OK,
+       flags=("contrast_substitution:sagittal_t2", "contrast_substitution:axial_t2"), sagittal=True, axial=True),
+    _c("no_t1_no_t2", "T1 and T2 series removed (only the localizer left)", _remove("sag", "axial", "others"), (4,),
+       stderr=("no usable sagittal or axial t1/t2",)),
     _c("two_studies", "a second study of another patient in a subfolder", b_two_studies, OK,
        flags=("other_studies_ignored",), sagittal=True, axial=True, graph="fast"),
     _c("two_sagittal_t1", "a repeated sagittal T1 series", b_two_sagittal, OK, sagittal=True, axial=True,
-       reason="another sagittal t1 scored higher"),
+       reason="another sagittal series scored higher"),
     _c("sagittal_t1_contrast", "an extra contrast-enhanced sagittal T1", b_sagittal_contrast, OK, sagittal=True,
-       axial=True, reason="another sagittal t1 scored higher"),
+       axial=True, reason="another sagittal series scored higher"),
     _c("enhanced_mr", "the sagittal T1 as one Enhanced MR object without functional groups (no frame geometry)",
        b_enhanced, OK, flags=("contrast_substitution:sagittal_t2",), sagittal=True, axial=True, reason="no usable image geometry",
        graph="fast"),
@@ -522,20 +552,20 @@ CASES: list[Case] = [
     _c("undecodable_all", "every T1 declares JPEG 2000 over undecodable data: the T2 series are used", b_undecodable_all, OK,
        flags=("series_fallback", "contrast_substitution:sagittal_t2", "contrast_substitution:axial_t2"),
        sagittal=True, axial=True, reason="jpeg 2000", graph="fast"),
-    _c("no_ipp", "sagittal T1 without ImagePositionPatient", b_no_ipp, (3,), flags=("no_sagittal_t1",), sagittal=False,
+    _c("no_ipp", "sagittal T1 without ImagePositionPatient", b_no_ipp, OK, flags=("contrast_substitution:sagittal_t2",), sagittal=True,
        axial=True, reason="no usable image geometry"),
     _c("duplicate_positions", "two sagittal slices repeated at the same position", b_duplicates, OK,
        flags=("duplicate_slices",), sagittal=True, axial=True),
     _c("uneven_spacing", "sagittal slice positions jittered by up to 0.7 mm", b_uneven, OK,
        flags=("uneven_slice_spacing",), sagittal=True, axial=True),
-    _c("missing_slice", "the middle sagittal T1 slice missing", b_missing_slice, (3,), flags=("no_sagittal_t1",),
-       sagittal=False, axial=True, reason="slices missing"),
-    _c("sheared_stack", "sagittal T1 slices shifted 2 mm each along the columns (gantry tilt)", b_sheared, (3,),
-       flags=("no_sagittal_t1",), sagittal=False, axial=True, reason="sheared"),
+    _c("missing_slice", "the middle sagittal T1 slice missing", b_missing_slice, OK, flags=("contrast_substitution:sagittal_t2",),
+       sagittal=True, axial=True, reason="slices missing"),
+    _c("sheared_stack", "sagittal T1 slices shifted 2 mm each along the columns (gantry tilt)", b_sheared, OK,
+       flags=("contrast_substitution:sagittal_t2",), sagittal=True, axial=True, reason="sheared"),
     _c("oblique_20", "sagittal T1 rotated 20 degrees about the body axis", lambda c: _rotate_series(c, c.sag, 20), OK,
        sagittal=True, axial=True),
-    _c("oblique_40", "sagittal T1 rotated 40 degrees about the body axis", lambda c: _rotate_series(c, c.sag, 40), (3,),
-       flags=("no_sagittal_t1",), sagittal=False, axial=True, reason="oblique"),
+    _c("oblique_40", "sagittal T1 rotated 40 degrees about the body axis", lambda c: _rotate_series(c, c.sag, 40), OK,
+       flags=("contrast_substitution:sagittal_t2",), sagittal=True, axial=True, reason="oblique"),
     _c("iso3d_sagittal", "the sagittal T1 as a 3D acquisition (1 mm slices and pixels)", b_iso3d, OK, sagittal=True,
        axial=True),
     _c("no_weight_height", "PatientWeight and PatientSize removed", b_no_weight, OK, flags=("biomech_default_subject",),

@@ -19,7 +19,7 @@ import torch
 import torch.nn.functional as F
 
 from .network import ModelConfig
-from .slices import SliceCase, neighbour_offset, stack_context
+from .slices import SliceCase, neighbour_offset
 
 
 @dataclass
@@ -49,7 +49,7 @@ def sample_patch(sc: SliceCase, cfg: ModelConfig, aug: AugmentConfig, rng: np.ra
     s = int(rng.choice(sc.fg_slices)) if use_fg else int(rng.integers(n))
     off_mm = cfg.context_mm * (1 + rng.uniform(-aug.context_jitter, aug.context_jitter) * augment)
     offset = neighbour_offset(sc.slice_spacing, off_mm)
-    img = stack_context(sc.image, s, cfg.context, offset).astype(np.float32)
+    img = sc.context(s, cfg.context, offset, rng).astype(np.float32)
     lab = sc.label[s]
     avail = sc.available(s)
     h, w = lab.shape

@@ -39,6 +39,8 @@ def run_train(args: argparse.Namespace) -> int:
     _check_dirs(args.data)
     if args.epochs is None and args.minutes is None:
         raise UsageError("give --epochs N or --minutes N")
+    if args.resume and not (Path(args.out or f"models/{args.task}") / "checkpoint.pt").is_file():
+        raise UsageError(f"--resume: no checkpoint.pt in {args.out or f'models/{args.task}'}")
     if args.init and not (Path(args.init) / "config.json").is_file():
         raise UsageError(f"--init folder has no config.json: {args.init}")
     if args.holdout and args.fold is not None:
@@ -47,7 +49,8 @@ def run_train(args: argparse.Namespace) -> int:
         task=args.task, data=args.data, out=args.out or f"models/{args.task}",
         epochs=args.epochs, minutes=args.minutes, holdout=_split_names(args.holdout),
         fold=args.fold, folds=args.folds, batch_size=args.batch_size, lr=args.lr,
-        seed=args.seed, threads=args.threads, init=args.init,
+        seed=args.seed, threads=args.threads, init=args.init, resume=args.resume, device=args.device,
+        validate_minutes=args.validate_minutes, checkpoint_minutes=args.checkpoint_minutes,
     )
     try:
         train(opts, log=lambda m: print(m, file=sys.stderr, flush=True))
@@ -113,6 +116,13 @@ def add_subcommands(subparsers: argparse._SubParsersAction) -> None:
     tr.add_argument("--seed", type=int, default=0)
     tr.add_argument("--threads", type=int, default=2)
     tr.add_argument("--init", metavar="MODEL_DIR", help="start from this model folder's weights")
+    tr.add_argument("--resume", action="store_true",
+                    help="go on from <out>/checkpoint.pt (weights, optimiser, iteration, random state); "
+                         "--minutes is then this run's budget")
+    tr.add_argument("--device", default="cpu", help="torch device, e.g. cpu or cuda (default cpu)")
+    tr.add_argument("--validate-minutes", type=float, default=10.0,
+                    help="score the held-out real cases this often (val_log.csv; 0: only at the end)")
+    tr.add_argument("--checkpoint-minutes", type=float, default=5.0, help="write <out>/checkpoint.pt this often")
     tr.set_defaults(func=lambda a: _guard(run_train, a, "train"))
 
     ev = subparsers.add_parser("evaluate", help="Dice of a trained network on case folders (JSON)")

@@ -23,6 +23,7 @@ from scipy import ndimage
 
 from .cases import Case, read_case, slice_axis
 from .network import ModelConfig, normalise
+from .synth import synthesise
 
 CC_AXIS = 2  # canonical cranio-caudal axis (S); lower index = caudal
 CAUDAL_LEVELS = {"L5", "L5/S1"}  # nothing of the class lies caudal of these
@@ -47,6 +48,16 @@ class SliceCase:
     lo: list[np.ndarray | None]
     hi: list[np.ndarray | None]
     fg_slices: np.ndarray  # indices of slices holding any labelled class
+    tissue: np.ndarray | None = None  # (S, H, W) label values to synthesise images from (meta "synthesise")
+    vertebrae: frozenset[int] = frozenset()  # tissue values of vertebrae (similar intensities when synthesised)
+    discs: frozenset[int] = frozenset()
+
+    def context(self, s: int, context: int, offset: int, rng: np.random.Generator | None = None) -> np.ndarray:
+        """(2*context+1, H, W) image slices around ``s``: the case's own, or synthesised from its labels."""
+        if self.tissue is None:
+            return stack_context(self.image, s, context, offset)
+        labels = stack_context(self.tissue, s, context, offset)
+        return synthesise(labels, rng if rng is not None else np.random.default_rng(s), set(self.vertebrae), set(self.discs))
 
     def available(self, s: int) -> np.ndarray:
         """(C, H, W) bool: where each class may be trained on slice ``s``."""
@@ -118,10 +129,18 @@ def to_slices(case: Case, cfg: ModelConfig, margin_mm: float = 3.0) -> SliceCase
             if levels & CAUDAL_LEVELS:
                 lo[c] = np.full_like(lo[c], -1e9)
     fg = np.flatnonzero(label.reshape(label.shape[0], -1).max(axis=1) > 0)
+    tissue = None
+    if case.meta.get("synthesise"):
+        tissue = np.moveaxis(case.label, axis, 0)
+        if any(abs(z - 1.0) > 0.02 for z in zoom):
+            tissue = ndimage.zoom(tissue, zoom, order=0)
     return SliceCase(
         name=case.name, image=image.astype(np.float16), label=label.astype(np.uint8),
         slice_spacing=float(spacing[0]), cc_axis=cc_axis, labelled=labelled,
-        lo=lo, hi=hi, fg_slices=fg,
+        lo=lo, hi=hi, fg_slices=fg, tissue=tissue,
+        vertebrae=frozenset(v for v, i in case.labels.items() if i.structure in ("vertebral_body", "sacrum",
+                                                                               "posterior_elements")),
+        discs=frozenset(v for v, i in case.labels.items() if i.structure == "disc"),
     )
 
 

@@ -8,10 +8,12 @@ Fixed seeds, an EMA of the weights is what gets saved (TorchScript +
 """
 from __future__ import annotations
 
+import copy
 import csv
 import json
 import math
 import random
+import re
 import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -22,6 +24,7 @@ import torch.nn.functional as F
 
 from .augment import AugmentConfig, make_batch
 from .cases import find_cases
+from .checkpoint import TrainState, load_checkpoint, save_checkpoint
 from .network import ModelConfig, build_network, count_parameters, default_config, save_torchscript
 from .slices import load_slice_cases
 
@@ -44,6 +47,10 @@ class TrainOptions:
     threads: int = 2
     log_every: int = 20
     init: str | None = None  # model folder whose weights to start from
+    resume: bool = False  # continue from ``<out>/checkpoint.pt`` (weights, optimiser, iteration, RNG)
+    device: str = "cpu"
+    checkpoint_minutes: float = 5.0
+    validate_minutes: float = 10.0  # validation Dice on the held-out real cases this often (0: only at the end)
 
 
 def marginal_loss(logits: torch.Tensor, target: torch.Tensor, available: torch.Tensor
@@ -80,24 +87,52 @@ def split_cases(groups: list[list[Path]], holdout: list[str], fold: int | None, 
                 ) -> tuple[list[Path], list[Path]]:
     """(train, held-out) case folders.
 
-    Either the named ``holdout`` cases, or, with ``fold`` K, every ``folds``-th
-    case of each ``--data`` folder (sorted by name) starting at the K-th, so
-    that adding another data folder does not move the split of the others.
+    Either the named ``holdout`` cases, or, with ``fold`` K, the cases of every
+    ``folds``-th patient of each ``--data`` folder (sorted by name) starting at
+    the K-th, so that adding another data folder does not move the split of the
+    others (:func:`patient_fold`: SPIDER patients by their number, so one
+    patient's T1, T2 and 3D T2 are on the same side in every folder).
     """
     paths = [p for g in groups for p in g]
+    if fold is not None and not holdout:
+        if not 0 <= fold < folds:
+            raise ValueError(f"--fold must be in 0..{folds - 1}")
+        test = [p for g in groups for p in g if patient_fold(p.name, g, folds) == fold]
+        return [p for p in paths if p not in test], test
     if holdout:
         names = set(holdout)
         unknown = names - {p.name for p in paths}
         if unknown:
             raise ValueError(f"held-out cases not found in --data: {', '.join(sorted(unknown))}")
         test = [p for p in paths if p.name in names]
-    elif fold is not None:
-        if not 0 <= fold < folds:
-            raise ValueError(f"--fold must be in 0..{folds - 1}")
-        test = [p for g in groups for p in sorted(g, key=lambda q: q.name)[fold::folds]]
     else:
         test = []
     return [p for p in paths if p not in test], test
+
+
+_SPIDER_PATIENT = re.compile(r"^spider_(\d+)(?:_|$)")
+
+
+_PHANTOM_STUDY = re.compile(r"^(?:phantom_)?(\d+)_S\d+")  # scripts/collect_phantom_cases.py: phantom_<seed>_<series>
+
+
+def patient_of(name: str) -> str:
+    """The patient a case folder belongs to: ``spider_<n>`` for SPIDER series, ``phantom_<seed>`` for the
+    series of one phantom study, else the case name."""
+    m = _SPIDER_PATIENT.match(name)
+    if m:
+        return f"spider_{m.group(1)}"
+    m = _PHANTOM_STUDY.match(name)
+    return f"phantom_{m.group(1)}" if m else name
+
+
+def patient_fold(name: str, group: list[Path], folds: int) -> int:
+    """Fold of a case: SPIDER patient number modulo ``folds``; else the patient's rank in its folder."""
+    m = _SPIDER_PATIENT.match(name)
+    if m:
+        return int(m.group(1)) % folds
+    patients = sorted({patient_of(p.name) for p in group})
+    return patients.index(patient_of(name)) % folds
 
 
 def collect_cases(data: list[str]) -> list[list[Path]]:
@@ -119,9 +154,32 @@ def _seed(seed: int) -> np.random.Generator:
     return np.random.default_rng(seed)
 
 
+def _validate(opts: TrainOptions, cfg: ModelConfig, ema: torch.nn.Module, out: Path, real_heldout: list[str]) -> dict:
+    """Save the EMA weights to ``out`` and score them on the held-out real cases (the product's inference)."""
+    from .evaluate import evaluate
+
+    save_torchscript(copy.deepcopy(ema).cpu(), cfg, out)
+    if not real_heldout:
+        return {}
+    result = evaluate(cfg.task, opts.data, out, cases=real_heldout)
+    return {k: v for k, v in result["mean_dice"].items() if v is not None}
+
+
+def _lr(opts: TrainOptions, step_in_run: int, progress: float) -> float:
+    """Warm-up over 50 steps, then polynomial decay over this run's budget (a resumed run restarts the
+    schedule from ``opts.lr``: warm restarts)."""
+    return opts.lr * (min(1.0, (step_in_run + 1) / 50) if step_in_run < 50 else (1 - progress) ** 0.9)
+
+
 def train(opts: TrainOptions, cfg: ModelConfig | None = None, log=print) -> dict:
-    """Train a task's network; returns a summary dict (also written as ``train_summary.json``)."""
+    """Train a task's network; returns a summary dict (also written as ``train_summary.json``).
+
+    Checkpoints every ``checkpoint_minutes`` and at the end; with ``resume`` the run goes on from
+    ``<out>/checkpoint.pt``. Every ``validate_minutes`` the EMA weights are saved and scored on the
+    held-out cases that have real images (``val_log.csv``).
+    """
     torch.set_num_threads(max(1, opts.threads))
+    device = torch.device(opts.device)
     rng = _seed(opts.seed)
     cfg = cfg or default_config(opts.task)
     groups = collect_cases(opts.data)
@@ -131,81 +189,111 @@ def train(opts: TrainOptions, cfg: ModelConfig | None = None, log=print) -> dict
     cases = load_slice_cases(train_paths, cfg, log=log)
     if not cases:
         raise ValueError(f"no training case labels any of {', '.join(cfg.classes[1:])}")
+    real_heldout = [p.name for p in test_paths if not json.loads((p / "meta.json").read_text()).get("synthesise")]
     labelled = np.any([c.labelled for c in cases], axis=0)
-    cfg.trained_classes = tuple(c for c, ok in zip(cfg.classes, labelled) if ok)
+    cfg.trained_classes = tuple(c for c, ok in zip(cfg.classes, labelled, strict=True) if ok)
     aug = AugmentConfig()
-    net = build_network(cfg)
-    if opts.init:
+    net = build_network(cfg).to(device)
+    if opts.init and not opts.resume:
         start_from = torch.jit.load(str(Path(opts.init) / cfg.model_file), map_location="cpu")
         net.load_state_dict(start_from.state_dict())
         log(f"starting from the weights in {opts.init}")
-    ema = build_network(cfg)
-    ema.load_state_dict(net.state_dict())
+    ema = copy.deepcopy(net)
     for p in ema.parameters():
         p.requires_grad_(False)
     n_params = count_parameters(net)
-    log(f"network: {n_params} parameters, classes {cfg.classes}, trained {cfg.trained_classes}")
     optim = torch.optim.AdamW(net.parameters(), lr=opts.lr, weight_decay=1e-4)
-    fg_slices = sum(max(1, c.fg_slices.size) for c in cases)
-    iters_per_epoch = max(1, fg_slices // opts.batch_size)
-    total_iters = (opts.epochs or 0) * iters_per_epoch
-    budget_s = (opts.minutes or 0) * 60.0
-    if not total_iters and not budget_s:
-        raise ValueError("give --epochs or --minutes")
     out = Path(opts.out)
     out.mkdir(parents=True, exist_ok=True)
-    log_file = (out / "train_log.csv").open("w", newline="")
-    writer = csv.writer(log_file)
-    writer.writerow(["iteration", "epoch", "seconds", "lr", "loss", "ce", "dice_loss"])
-    start = time.time()
-    it, running = 0, []
+    state = TrainState(trained_classes=cfg.trained_classes)
+    if opts.resume:
+        state = load_checkpoint(out, net, ema, optim, rng, opts.device)
+        log(f"resumed at iteration {state.iteration} ({state.seconds / 60:.1f} min trained)")
+    log(f"network: {n_params} parameters, classes {cfg.classes}, trained {cfg.trained_classes}, device {device}")
+    fg_slices = sum(max(1, c.fg_slices.size) for c in cases)
+    iters_per_epoch = max(1, fg_slices // opts.batch_size)
+    run_iters = (opts.epochs or 0) * iters_per_epoch
+    budget_s = (opts.minutes or 0) * 60.0
+    if not run_iters and not budget_s:
+        raise ValueError("give --epochs or --minutes")
+    append = opts.resume and (out / "train_log.csv").is_file()
+    log_file = (out / "train_log.csv").open("a" if append else "w", newline="")
+    val_file = (out / "val_log.csv").open("a" if append and (out / "val_log.csv").is_file() else "w", newline="")
+    writer, val_writer = csv.writer(log_file), csv.writer(val_file)
+    if not append:
+        writer.writerow(["iteration", "epoch", "seconds", "lr", "loss", "ce", "dice_loss"])
+        val_writer.writerow(["iteration", "seconds", "structure", "dice"])
+    start, step, running = time.time(), 0, []
+    last_ck = last_val = start
     net.train()
     while True:
-        elapsed = time.time() - start
-        progress = elapsed / budget_s if budget_s else it / total_iters
+        progress = (time.time() - start) / budget_s if budget_s else step / run_iters
         if progress >= 1.0:
             break
-        lr = opts.lr * (min(1.0, (it + 1) / 50) if it < 50 else (1 - progress) ** 0.9)
+        lr = _lr(opts, step, progress)
         for g in optim.param_groups:
             g["lr"] = lr
-        x, target, available = make_batch(cases, cfg, aug, rng, opts.batch_size)
+        x, target, available = (t.to(device) for t in make_batch(cases, cfg, aug, rng, opts.batch_size))
         ce, dl = marginal_loss(net(x), target, available)
         loss = ce + dl
         optim.zero_grad(set_to_none=True)
         loss.backward()
         torch.nn.utils.clip_grad_norm_(net.parameters(), 5.0)
         optim.step()
-        decay = min(0.998, (1 + it) / (10 + it))
+        decay = min(0.998, (1 + state.iteration) / (10 + state.iteration))
         with torch.no_grad():
-            for pe, pn in zip(ema.parameters(), net.parameters()):
+            for pe, pn in zip(ema.parameters(), net.parameters(), strict=True):
                 pe.mul_(decay).add_(pn.detach(), alpha=1 - decay)
-            for be, bn in zip(ema.buffers(), net.buffers()):
+            for be, bn in zip(ema.buffers(), net.buffers(), strict=True):
                 be.copy_(bn)
+        if not math.isfinite(loss.item()):
+            raise RuntimeError(f"loss is not finite at iteration {state.iteration}")
         running.append((loss.item(), ce.item(), dl.item()))
-        it += 1
-        if it % opts.log_every == 0:
+        step += 1
+        state.iteration += 1
+        now = time.time()
+        seconds = state.seconds + now - start
+        if step % opts.log_every == 0:
             m = np.mean(running, axis=0)
             running = []
-            writer.writerow([it, round(it / iters_per_epoch, 2), round(time.time() - start, 1),
+            writer.writerow([state.iteration, round(state.iteration / iters_per_epoch, 2), round(seconds, 1),
                              f"{lr:.2e}", *(f"{v:.4f}" for v in m)])
             log_file.flush()
-            log(f"it {it} ep {it / iters_per_epoch:.1f} {time.time() - start:.0f}s lr {lr:.1e} "
+            log(f"it {state.iteration} ep {state.iteration / iters_per_epoch:.1f} {seconds:.0f}s lr {lr:.1e} "
                 f"loss {m[0]:.4f} ce {m[1]:.4f} dice {m[2]:.4f}")
-        if not math.isfinite(loss.item()):
-            raise RuntimeError(f"loss is not finite at iteration {it}")
-    log_file.close()
-    seconds = time.time() - start
+        if now - last_ck >= opts.checkpoint_minutes * 60:
+            save_checkpoint(out, net, ema, optim, TrainState(state.iteration, seconds, cfg.trained_classes), rng)
+            last_ck = now
+        if opts.validate_minutes and now - last_val >= opts.validate_minutes * 60:
+            _log_validation(opts, cfg, ema, out, real_heldout, state.iteration, seconds, val_writer, val_file, log)
+            last_val = time.time()
+    state.seconds += time.time() - start
+    save_checkpoint(out, net, ema, optim, state, rng)
     cfg.notes = {
         "train_cases": [p.name for p in train_paths],
         "heldout_cases": [p.name for p in test_paths],
         "data": [str(d) for d in opts.data],
-        "iterations": it, "epochs": round(it / iters_per_epoch, 2), "batch_size": opts.batch_size,
-        "train_seconds": round(seconds, 1), "parameters": n_params, "seed": opts.seed,
-        "augmentation": asdict(aug), "weights": "exponential moving average",
-        "init": opts.init, "lr": opts.lr,
+        "iterations": state.iteration, "epochs": round(state.iteration / iters_per_epoch, 2),
+        "batch_size": opts.batch_size, "train_seconds": round(state.seconds, 1), "parameters": n_params,
+        "seed": opts.seed, "augmentation": asdict(aug), "weights": "exponential moving average",
+        "init": opts.init, "lr": opts.lr, "fold": opts.fold, "folds": opts.folds,
     }
-    save_torchscript(ema, cfg, out)
-    summary = {"task": cfg.task, "out": str(out), **cfg.notes}
+    val = _log_validation(opts, cfg, ema, out, real_heldout, state.iteration, state.seconds, val_writer, val_file, log)
+    log_file.close()
+    val_file.close()
+    summary = {"task": cfg.task, "out": str(out), **cfg.notes, "validation_dice": val}
     (out / "train_summary.json").write_text(json.dumps(summary, indent=1) + "\n")
-    log(f"saved {out / cfg.model_file} after {it} iterations, {seconds / 60:.1f} min")
+    log(f"saved {out / cfg.model_file} after {state.iteration} iterations, {state.seconds / 60:.1f} min in all")
     return summary
+
+
+def _log_validation(opts: TrainOptions, cfg: ModelConfig, ema: torch.nn.Module, out: Path, real_heldout: list[str],
+                    iteration: int, seconds: float, writer, file, log) -> dict:
+    val = _validate(opts, cfg, ema, out, real_heldout)
+    for structure, d in val.items():
+        writer.writerow([iteration, round(seconds, 1), structure, d])
+    file.flush()
+    if val:
+        log(f"validation at it {iteration} on {len(real_heldout)} held-out real cases: "
+            + ", ".join(f"{k} {v:.3f}" for k, v in val.items()))
+    return val

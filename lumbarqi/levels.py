@@ -190,7 +190,7 @@ def _split_fused(bodies: list[Component], discs: list[Component], geometry: Stac
     local = _local_axes(bodies + discs, axis)
     heights = [np.ptp(_projections(b, geometry, local[id(b)])) for b in bodies]
     typical = float(np.median(heights)) if heights else 0.0
-    for b, h in zip(bodies, heights):
+    for b, h in zip(bodies, heights, strict=False):
         n = int(round((h + (period - typical)) / period)) if period > 0 else 1
         if n < 2 or h < 1.5 * typical:
             out.append(b)

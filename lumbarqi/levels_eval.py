@@ -49,7 +49,7 @@ TRANSITIONAL = ("sacralised_l5_no_disc", "sacralised_l5_in_sacrum", "rudimentary
 
 SCORED = tuple(L.VERTEBRAE[:-1]) + tuple(L.DISCS)  # T10..L5, T10/T11..L5/S1
 _ORDER = [L.DISC_LABEL[n] if "/" in n else L.VERTEBRA_LABEL[n]
-          for pair in zip(L.VERTEBRAE[:-1], L.DISCS) for n in pair]  # T10, T10/T11, ..., L5, L5/S1 (cranial first)
+          for pair in zip(L.VERTEBRAE[:-1], L.DISCS, strict=False) for n in pair]  # T10, T10/T11, ..., L5, L5/S1 (cranial first)
 
 
 def product_naming(body: np.ndarray, disc: np.ndarray, sacrum: np.ndarray | None, geometry: StackGeometry):

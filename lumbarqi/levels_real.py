@@ -53,7 +53,7 @@ LATERAL_MARGIN_MM = 2.0
 #: Synthetic sacrum height, in L5 body heights.
 SACRUM_HEIGHTS = 1.5
 
-_CHAIN = ("T9", "T9/T10") + tuple(n for pair in zip(L.VERTEBRAE[:-1], L.DISCS) for n in pair)  # T9..L5, L5/S1
+_CHAIN = ("T9", "T9/T10") + tuple(n for pair in zip(L.VERTEBRAE[:-1], L.DISCS, strict=False) for n in pair)  # T9..L5, L5/S1
 
 
 @dataclass
@@ -140,7 +140,7 @@ def read_spider(case: Path) -> RealSpine:
     geom = geometry_from_nifti_affine(aff, raw.shape)
     box = ndimage.find_objects((raw > 0).astype(np.int8))[0]
     margin = (0, int(CROP_MARGIN_MM / geom.row_spacing_mm), int(CROP_MARGIN_MM / geom.col_spacing_mm))
-    box = tuple(slice(max(b.start - m, 0), min(b.stop + m, n)) for b, m, n in zip(box, margin, raw.shape))
+    box = tuple(slice(max(b.start - m, 0), min(b.stop + m, n)) for b, m, n in zip(box, margin, raw.shape, strict=False))
     raw, geom = crop(raw, geom, box)
     raw, geom = subsample(raw, geom)
     whole = np.zeros(raw.shape, np.uint8)  # whole vertebrae and discs, lumbarqi numbering

@@ -14,6 +14,7 @@ from lumbarqi.levels import name_levels
 from lumbarqi.morphometry.muscles import measure_muscles_detailed
 from lumbarqi.morphometry.spine import analyse_spine
 from lumbarqi.pipeline import SAGITTAL_CLASSES, RunState
+from lumbarqi.segmentation.confidence import low_confidence_flags
 from lumbarqi.volume import LabelledVolume, SeriesVolume
 
 
@@ -88,4 +89,5 @@ def measure_all(state: RunState, sagittal: LabelledVolume | None, axial: list[La
     confidence = segmentation_confidence(sagittal, axial)
     if confidence:
         r["segmentation_confidence"] = confidence
+        r["flags"] += low_confidence_flags(confidence)
     state.stage("metrics", time.perf_counter() - t, f"{len(r['discs'])} discs, {len(r['vertebrae'])} vertebrae, {len(r['muscles'])} muscle levels")

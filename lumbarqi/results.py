@@ -57,31 +57,49 @@ def _unit(measure: str) -> str:
     return ""
 
 
-def csv_rows(results: dict) -> list[dict]:
-    """Flatten the measurements into rows of CSV_COLUMNS."""
-    rows: list[dict] = []
-    for section, structure in (("discs", "disc"), ("vertebrae", "vertebral_body")):
-        for level, values in results.get(section, {}).items():
-            for measure, value in values.items():
-                if isinstance(value, (int, float)) and not isinstance(value, bool):
-                    rows.append({"section": section, "task": "", "level": level, "structure": structure, "side": "", "measure": measure, "value": value, "unit": _unit(measure)})
+def _number(value) -> bool:
+    return isinstance(value, (int, float)) and not isinstance(value, bool)
+
+
+def _row(section: str, level: str, structure: str, measure: str, value, unit: str, task: str = "", side: str = "") -> dict:
+    return {"section": section, "task": task, "level": level, "structure": structure, "side": side,
+            "measure": measure, "value": value, "unit": unit}
+
+
+def _spine_rows(results: dict) -> list[dict]:
+    rows = [_row(section, level, structure, measure, value, _unit(measure))
+            for section, structure in (("discs", "disc"), ("vertebrae", "vertebral_body"))
+            for level, values in results.get(section, {}).items()
+            for measure, value in values.items() if _number(value)]
     if "lordosis_deg" in results:
-        rows.append({"section": "spine", "task": "", "level": "L1-S1", "structure": "lumbar_spine", "side": "", "measure": "lordosis_deg", "value": results["lordosis_deg"], "unit": "deg"})
+        rows.append(_row("spine", "L1-S1", "lumbar_spine", "lordosis_deg", results["lordosis_deg"], "deg"))
+    return rows
+
+
+def _muscle_rows(results: dict) -> list[dict]:
+    rows = []
     for level, muscles in results.get("muscles", {}).items():
         for muscle, sides in muscles.items():
             for side, values in sides.items():
                 for measure, value in values.items():
-                    if isinstance(value, list):
-                        for axis, v in zip(("lateral", "anterior"), value):
-                            rows.append({"section": "muscles", "task": "", "level": level, "structure": muscle, "side": side, "measure": f"{measure}_{axis}", "value": v, "unit": "mm"})
+                    if isinstance(value, list):  # centroid: lateral, anterior (mm)
+                        rows += [_row("muscles", level, muscle, f"{measure}_{axis}", v, "mm", side=side)
+                                 for axis, v in zip(("lateral", "anterior"), value, strict=False)]
                     elif isinstance(value, (int, float)):
-                        rows.append({"section": "muscles", "task": "", "level": level, "structure": muscle, "side": side, "measure": measure, "value": value, "unit": _unit(measure)})
-    for task, levels in results.get("loads", {}).items():
-        for level, values in levels.items():
-            for measure, value in values.items():
-                if isinstance(value, (int, float)):
-                    rows.append({"section": "loads", "task": task, "level": level, "structure": "", "side": "", "measure": measure, "value": value, "unit": _unit(measure)})
+                        rows.append(_row("muscles", level, muscle, measure, value, _unit(measure), side=side))
     return rows
+
+
+def _load_rows(results: dict) -> list[dict]:
+    return [_row("loads", level, "", measure, value, _unit(measure), task=task)
+            for task, levels in results.get("loads", {}).items()
+            for level, values in levels.items()
+            for measure, value in values.items() if isinstance(value, (int, float))]
+
+
+def csv_rows(results: dict) -> list[dict]:
+    """Flatten the measurements into rows of CSV_COLUMNS: discs, vertebrae, lordosis, muscles, loads."""
+    return _spine_rows(results) + _muscle_rows(results) + _load_rows(results)
 
 
 def atomic_write_text(path: Path, text: str) -> None:

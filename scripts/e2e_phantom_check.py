@@ -34,7 +34,7 @@ def score(study: Path, run: Path) -> dict:
         t = _map(study / truth["phantom"]["truth_label_maps"][sag_uid][0])
         r = _map(run / run_maps[sag_uid][0])
         hits, total = 0, 0
-        for name, value in [*((d, L.DISC_LABEL[d]) for d in L.REPORTED_DISCS), *((v, L.VERTEBRA_LABEL[v]) for v in L.REPORTED_VERTEBRAE)]:
+        for _name, value in [*((d, L.DISC_LABEL[d]) for d in L.REPORTED_DISCS), *((v, L.VERTEBRA_LABEL[v]) for v in L.REPORTED_VERTEBRAE)]:
             vox = r[t == value]
             if vox.size < 20:
                 continue

@@ -18,14 +18,14 @@ def _fail_lumbarqi() -> None:
     raise LumbarqiError("no sagittal T1", 4)
 
 
-class _Unpicklable(Exception):
+class _UnpicklableError(Exception):
     def __init__(self, message: str, lock):
         super().__init__(message)
         self.lock = lock
 
 
 def _fail_unpicklable() -> None:
-    raise _Unpicklable("bad  input\nhere", threading.Lock())
+    raise _UnpicklableError("bad  input\nhere", threading.Lock())
 
 
 def test_child_runs_elsewhere_and_returns_the_value():
@@ -40,7 +40,7 @@ def test_child_exception_is_raised_again_with_its_exit_code():
 
 
 def test_unpicklable_exception_becomes_one_line():
-    with pytest.raises(ChildError, match=r"^_Unpicklable: bad input here$"):
+    with pytest.raises(ChildError, match=r"^_UnpicklableError: bad input here$"):
         in_child(_fail_unpicklable).result()
 
 

@@ -109,7 +109,7 @@ def base_coords(model: osim.Model, mmap: dict, task: Task,
     notes: list[str] = []
     js = model.getJointSet()
     axes = {level: _level_axes(js.get(jname)) for level, jname in mmap["levels"].items()}
-    wanted = {level: dict(zip(("flex", "bend", "rot"), p.levels[level])) for level in axes}
+    wanted = {level: dict(zip(("flex", "bend", "rot"), p.levels[level], strict=False)) for level in axes}
     for level, extra in (flexion_offsets_deg or {}).items():
         if level in wanted:
             wanted[level]["flex"] += extra

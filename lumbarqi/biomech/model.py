@@ -122,7 +122,7 @@ def _custom_joint(name, parent, p_xyz, child, c_xyz, tilt_deg, coords):
         ta.setAxis(osim.Vec3(*axis))
         ta.set_function(osim.LinearFunction(1.0, 0.0))
         used.append(axis)
-    spare = [ax for ax in ((1.0, 0.0, 0.0), (0.0, 1.0, 0.0), (0.0, 0.0, 1.0)) if all(abs(sum(a * b for a, b in zip(ax, u))) < 0.5 for u in used)]
+    spare = [ax for ax in ((1.0, 0.0, 0.0), (0.0, 1.0, 0.0), (0.0, 0.0, 1.0)) if all(abs(sum(a * b for a, b in zip(ax, u, strict=False))) < 0.5 for u in used)]
     for i in range(len(coords), 3):
         st.updTransformAxis(i).setAxis(osim.Vec3(*spare[i - len(coords)]))
     orient = osim.Vec3(0.0, 0.0, -math.radians(tilt_deg))

@@ -42,7 +42,7 @@ def settle_step(model: osim.Model, state: osim.State, coords: dict[str, float], 
     b = np.concatenate([residual, np.zeros(len(movable))])
     dq = lsq_linear(a, b, bounds=(np.minimum(lo, -1e-12), np.maximum(hi, 1e-12)), method="bvls").x
     out = dict(coords)
-    for c, d in zip(movable, dq):
+    for c, d in zip(movable, dq, strict=False):
         out[c] += d
         moved[c] = moved.get(c, 0.0) + d
     prepare_state(model, state, out)

@@ -135,7 +135,7 @@ def solve_posture(model: osim.Model, state: osim.State, eq_coords: list[str], ac
     act_val = np.clip(sol.x[:n_a], min_activation, 1.0)
     resid = B @ act_val + C @ np.clip(sol.x[n_a:], -1.0, 1.0) - tau0
     forces = act_val * f
-    for act, force in zip(acts, forces):
+    for act, force in zip(acts, forces, strict=False):
         act.setOverrideActuation(state, float(force))
     model.realizeAcceleration(state)
     loads = {}
@@ -163,7 +163,7 @@ def solve_posture(model: osim.Model, state: osim.State, eq_coords: list[str], ac
         loads[level] = {"compression_n": float(force @ n), "shear_ap_n": float(-force @ ap), "shear_lateral_n": float(-force @ lat)}
     return SolveResult(loads, float(np.max(np.abs(resid))) if len(resid) else 0.0,
                        float(np.max(np.abs(tau0))) if len(tau0) else 0.0, float(act_val.max()) if len(act_val) else 0.0,
-                       dict(zip(actuators, map(float, forces))), resid)
+                       dict(zip(actuators, map(float, forces), strict=False)), resid)
 
 
 def required_forces(model: osim.Model, state: osim.State, coords: dict[str, float], eq_coords: list[str]) -> np.ndarray:

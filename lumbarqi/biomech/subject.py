@@ -137,7 +137,7 @@ def _measured_geometry(results: dict, discs: dict[str, Disc], verts: dict[str, V
     for lvl in LEVELS:
         m = measured_d.get(lvl) or {}
         vals = [_num(m.get(k)) for k in disc_keys]
-        bad = _implausible("disc", dict(zip(disc_keys, vals)))
+        bad = _implausible("disc", dict(zip(disc_keys, vals, strict=False)))
         if all(v is not None and v > 0 for v in vals) and not bad:
             discs[lvl] = Disc(*vals)
         else:

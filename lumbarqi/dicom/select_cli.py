@@ -41,7 +41,7 @@ def study_decision(study: StudyHeaders, selection: Selection, rules: dict) -> di
     series = selection.as_dict()
     if selection.sagittal_t1 is not None:
         series["sagittal_t1"]["stacks"] = _stacks(selection.sagittal_t1)
-    for entry, choice in zip(series["axial_t1"], selection.axial_t1):
+    for entry, choice in zip(series["axial_t1"], selection.axial_t1, strict=False):
         entry["stacks"] = _stacks(choice)
     return {"study_instance_uid": study.study_instance_uid, "series": series,
             "substitutions": [{"role": role, "preferred": pref, "used": used} for role, pref, used in substitutions(selection, rules)],

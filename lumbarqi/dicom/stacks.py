@@ -209,7 +209,7 @@ def _multiframe_pixels(stack: Stack, description: str) -> dict[tuple[Path, int],
     for path, numbers in wanted.items():
         try:
             with quiet_pydicom():
-                out.update(zip(((path, n) for n in numbers), read_frames(path, numbers)))
+                out.update(zip(((path, n) for n in numbers), read_frames(path, numbers), strict=False))
         except Exception as exc:
             header = next(h for p, h in stack.instances if p == path)
             raise LumbarqiError(f"cannot read the pixels of series {description!r}: {_pixel_problem(exc, header)}") from None

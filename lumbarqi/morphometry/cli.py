@@ -66,7 +66,7 @@ def _match(auto: list[Path], ref: list[Path]) -> list[tuple[Path, Path]]:
         return out
     if len(auto) != len(ref):
         raise LumbarqiError(f"{len(auto)} --auto and {len(ref)} --reference entries, and study uids do not pair them all")
-    return list(zip(auto, ref))
+    return list(zip(auto, ref, strict=False))
 
 
 def run(args: argparse.Namespace) -> int:

@@ -137,7 +137,7 @@ def pair_dice(auto: dict, auto_dir: Path, ref: dict, ref_dir: Path) -> dict[str,
     am, rm = label_maps(auto), label_maps(ref)
     per: dict[str, list[float]] = {}
     for uid in sorted(set(am) & set(rm)):
-        for pa, pr in zip(am[uid], rm[uid]):
+        for pa, pr in zip(am[uid], rm[uid], strict=False):
             fa, fr = auto_dir / pa, ref_dir / pr
             if fa.is_file() and fr.is_file():
                 for s, v in dice_maps(read_label_nifti(fa)[0], read_label_nifti(fr)[0]).items():
@@ -153,7 +153,7 @@ def compare(pairs: list[tuple[dict, dict]], dirs: list[tuple[Path, Path]] | None
     if dirs:
         per_study = []
         pooled: dict[str, list[float]] = {}
-        for (auto, ref), (ad, rd) in zip(pairs, dirs):
+        for (auto, ref), (ad, rd) in zip(pairs, dirs, strict=False):
             d = pair_dice(auto, ad, ref, rd)
             per_study.append({"auto": str(ad), "reference": str(rd), "dice": d})
             for s, v in d.items():

@@ -85,7 +85,7 @@ FAT_INDEX_WEIGHTINGS = ("T1", "")
 
 def spine_axis(analysis: SpineAnalysis) -> SpineAxis | None:
     """The spine axis through the measured bodies and discs (None with fewer than 3 points)."""
-    order = [n for pair in zip(L.VERTEBRAE[:-1], L.DISCS) for n in pair][::-1]  # L5/S1, L5, L4/L5, ...
+    order = [n for pair in zip(L.VERTEBRAE[:-1], L.DISCS, strict=False) for n in pair][::-1]  # L5/S1, L5, L4/L5, ...
     pts = [analysis.frames[n].centre for n in order if n in analysis.frames]
     if analysis.s1_point is not None and "L5/S1" in analysis.frames:
         pts.insert(0, analysis.s1_point)

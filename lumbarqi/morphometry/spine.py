@@ -227,9 +227,9 @@ def measure_structure(mask: np.ndarray, g: StackGeometry) -> tuple[dict | None, 
     c3 = g.slice_origin(best.k) + best.centre[0] * np.asarray(g.row_dir) + best.centre[1] * np.asarray(g.col_dir)
     c3 = c3 + (k_mean - best.k) * g.slice_spacing_mm * g.normal  # lateral centre of the whole structure
     unit = lambda x: x / np.linalg.norm(x)  # noqa: E731
-    frame = Frame(c3, unit(_to3d(g, sum(wi * f.u for wi, f in zip(w, fits)))), unit(_to3d(g, sum(wi * f.v for wi, f in zip(w, fits)))),
-                  values["mean_mm"], depth, unit(_to3d(g, sum(wi * f.top_dir for wi, f in zip(w, fits)))),
-                  unit(_to3d(g, sum(wi * f.bottom_dir for wi, f in zip(w, fits)))))
+    frame = Frame(c3, unit(_to3d(g, sum(wi * f.u for wi, f in zip(w, fits, strict=False)))), unit(_to3d(g, sum(wi * f.v for wi, f in zip(w, fits, strict=False)))),
+                  values["mean_mm"], depth, unit(_to3d(g, sum(wi * f.top_dir for wi, f in zip(w, fits, strict=False)))),
+                  unit(_to3d(g, sum(wi * f.bottom_dir for wi, f in zip(w, fits, strict=False)))))
     return values, frame, problems
 
 
@@ -238,7 +238,7 @@ def _lines(g: StackGeometry, fit: SliceFit, heights: tuple[float, float, float],
     lengths are the reported (slice-averaged) values, centred where that slice was read."""
     to3 = lambda p: g.slice_origin(fit.k) + p[0] * np.asarray(g.row_dir) + p[1] * np.asarray(g.col_dir)  # noqa: E731
     lines = {}
-    for key, station, h in zip(("height_anterior_mm", "height_middle_mm", "height_posterior_mm"), fit.stations, heights):
+    for key, station, h in zip(("height_anterior_mm", "height_middle_mm", "height_posterior_mm"), fit.stations, heights, strict=False):
         lines[key] = [to3(station - 0.5 * h * fit.line_v), to3(station + 0.5 * h * fit.line_v)]
     lines["depth_mm"] = [to3(fit.depth_mid - 0.5 * depth * fit.line_u), to3(fit.depth_mid + 0.5 * depth * fit.line_u)]
     return {"slice_index": int(fit.k),
@@ -277,29 +277,28 @@ def _estimate_s1(label: np.ndarray, g: StackGeometry, disc: Frame, height_mm: fl
     return c + ((disc.centre - c) @ g.normal) * g.normal  # lateral position of the disc
 
 
-def analyse_spine(label: np.ndarray, geometry: StackGeometry) -> SpineAnalysis:
-    """Measure every named disc and vertebral body of a sagittal label map (lumbarqi.labels numbering)."""
-    out = SpineAnalysis()
+def _measure_each(label: np.ndarray, geometry: StackGeometry, out: SpineAnalysis) -> dict[str, dict]:
+    """Measure every named structure's mask (name -> values); frames, geometry and flags go into ``out``."""
     measured: dict[str, dict] = {}
     for name in L.VERTEBRAE[:-1] + L.DISCS:
         value = L.DISC_LABEL[name] if "/" in name else L.VERTEBRA_LABEL[name]
         structure = "disc" if "/" in name else "vertebral_body"
         mask = label == value
         reported = name in L.REPORTED_DISCS or name in L.REPORTED_VERTEBRAE
+        problem = None
         if not mask.any():
+            problem = ("level_missing", f"{name} is not in the sagittal label map: not measured")
+        else:
+            values, frame, problems = measure_structure(mask, geometry)
+            if frame is not None:
+                out.frames[name] = frame
+            if "in_plane_edge" in problems:
+                problem = ("not_fully_in_fov", f"{name} touches the edge of the sagittal image: not measured")
+            elif values is None:
+                problem = ("not_measurable", f"{name}: the mask is too small or irregular to measure")
+        if problem is not None:
             if reported:
-                out.flags.append(flag("level_missing", name, structure, f"{name} is not in the sagittal label map: not measured"))
-            continue
-        values, frame, problems = measure_structure(mask, geometry)
-        if frame is not None:
-            out.frames[name] = frame
-        if "in_plane_edge" in problems:
-            if reported:
-                out.flags.append(flag("not_fully_in_fov", name, structure, f"{name} touches the edge of the sagittal image: not measured"))
-            continue
-        if values is None:
-            if reported:
-                out.flags.append(flag("not_measurable", name, structure, f"{name}: the mask is too small or irregular to measure"))
+                out.flags.append(flag(problem[0], name, structure, problem[1]))
             continue
         if "lateral_edge" in problems and reported:
             out.flags.append(flag("lateral_coverage", name, structure,
@@ -307,19 +306,26 @@ def analyse_spine(label: np.ndarray, geometry: StackGeometry) -> SpineAnalysis:
         measured[name] = values
         if reported:
             out.geometry[name] = values["geometry"]
+    return measured
+
+
+def _heights(m: dict) -> dict[str, float]:
+    return {"height_anterior_mm": round(m["heights"][0], 3), "height_middle_mm": round(m["heights"][1], 3),
+            "height_posterior_mm": round(m["heights"][2], 3), "height_mean_mm": round(m["mean_mm"], 3)}
+
+
+def analyse_spine(label: np.ndarray, geometry: StackGeometry) -> SpineAnalysis:
+    """Measure every named disc and vertebral body of a sagittal label map (lumbarqi.labels numbering)."""
+    out = SpineAnalysis()
+    measured = _measure_each(label, geometry, out)
     for name in L.REPORTED_VERTEBRAE:
         if name in measured:
             m = measured[name]
-            out.vertebrae[name] = {
-                "height_anterior_mm": round(m["heights"][0], 3), "height_middle_mm": round(m["heights"][1], 3),
-                "height_posterior_mm": round(m["heights"][2], 3), "height_mean_mm": round(m["mean_mm"], 3),
-                "depth_mm": round(m["depth_mm"], 3), "wedge_deg": round(m["wedge_deg"], 3),
-            }
+            out.vertebrae[name] = {**_heights(m), "depth_mm": round(m["depth_mm"], 3), "wedge_deg": round(m["wedge_deg"], 3)}
     for name in L.REPORTED_DISCS:
         if name in measured:
             m = measured[name]
-            d = {"height_anterior_mm": round(m["heights"][0], 3), "height_middle_mm": round(m["heights"][1], 3),
-                 "height_posterior_mm": round(m["heights"][2], 3), "height_mean_mm": round(m["mean_mm"], 3)}
+            d = _heights(m)
             above = measured.get(name.split("/")[0])
             if above:
                 d["height_index"] = round(m["mean_mm"] / above["mean_mm"], 4)

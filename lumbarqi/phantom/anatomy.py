@@ -17,7 +17,7 @@ from lumbarqi.phantom.fields import RandomWaves
 from lumbarqi.phantom.muscles import build_muscles, muscle_mask
 from lumbarqi.phantom.spine import PlacedSegment, SpineCurve, place_spine
 from lumbarqi.phantom.subject import Subject
-from lumbarqi.phantom.tissues import Tissue as T
+from lumbarqi.phantom.tissues import Tissue as T  # noqa: N817 (T.FAT, T.MUSCLE: the tissue table reads better short)
 
 
 @dataclass(frozen=True)

@@ -120,7 +120,7 @@ def write_series(out_dir: Path, study: StudyIdentity, plan: SeriesPlan, images: 
     base = _base_dataset(study, plan, series_uid)
     paths: list[Path] = []
     instance = 0
-    for geom, stack_images in zip(plan.stacks, images):
+    for geom, stack_images in zip(plan.stacks, images, strict=False):
         for k in range(geom.n_slices):
             instance += 1
             paths.append(_write_slice(folder, base, geom, k, instance, stack_images[k], study.seed, plan.number))

@@ -21,6 +21,6 @@ class RandomWaves:
 
     def __call__(self, px: np.ndarray, py: np.ndarray, pz: np.ndarray) -> np.ndarray:
         out = np.zeros(np.shape(px), dtype=np.float32)
-        for (kx, ky, kz), ph in zip(self.k, self.phase):
+        for (kx, ky, kz), ph in zip(self.k, self.phase, strict=False):
             out += np.cos(kx * px + ky * py + kz * pz + ph)
         return out * self.scale

@@ -33,7 +33,7 @@ def write_preview(study: Path, png: Path) -> Path:
     ax_uid = slices[level]["series_instance_uid"] if level else ax["series_instance_uid"]
     ax_number = next(s["series_number"] for s in truth["series"]["axial_t1"] if s["series_instance_uid"] == ax_uid)
     panels.append(({"series_number": ax_number, "description": ax["description"]}, maps[ax_uid][ax_stack], ax_slice))
-    for axis, (entry, label_rel, k) in zip(axes, panels):
+    for axis, (entry, label_rel, k) in zip(axes, panels, strict=False):
         label = np.asarray(nib.load(study / label_rel).dataobj).transpose(2, 1, 0)  # -> [slice, row, col]
         files = _series_files(study, entry["series_number"])
         offset = sum(np.asarray(nib.load(study / r).dataobj).shape[2] for r in maps[ax_uid][:ax_stack]) if k is not None else 0

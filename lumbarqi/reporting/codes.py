@@ -156,7 +156,7 @@ FLAG: dict[str, tuple[str, str]] = {
     "lateral_coverage": ("LATERAL-COVERAGE", "Structure reaches the first or last sagittal slice"),
     "level_above_t10": ("LEVEL-ABOVE-T10", "Levels above T10 are not named"),
     "level_missing": ("LEVEL-MISSING", "Level not in the sagittal label map"),
-    "low_confidence": ("LOW-CONFIDENCE", "Low segmentation confidence"),
+    "low_confidence_segmentation": ("LOW-CONFIDENCE", "Low segmentation confidence: check the outline"),
     "muscle_missing": ("MUSCLE-MISSING", "Muscle not found near the chosen axial slice"),
     "no_axial_t1": ("NO-AXIAL-T1", "No axial T1-weighted series"),
     "no_sagittal_t1": ("NO-SAGITTAL-T1", "No sagittal T1-weighted series"),

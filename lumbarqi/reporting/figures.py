@@ -73,7 +73,7 @@ def _level_labels(ax, label: np.ndarray, row_pt: float) -> None:
         if not items:
             continue
         anchor = max(x for _, _, x in items) + 6 if side == "right" else min(x for _, _, x in items) - 6
-        for (y0, name, x0), y in zip(items, ys):
+        for (y0, name, x0), y in zip(items, ys, strict=False):
             ax.annotate(name, xy=(x0, y0), xytext=(anchor, y), color="white", fontsize=LABEL_PT,
                         fontweight="bold" if side == "right" else "normal", va="center",
                         ha="left" if side == "right" else "right", bbox=_BOX,
@@ -137,7 +137,7 @@ def disc_chart(ax, discs: dict) -> None:
 def csa_chart(axes, muscles: dict) -> None:
     """One panel per muscle: left and right CSA by level (horizontal bars), reference of [2] in green."""
     levels = [lvl for lvl in lb.REPORTED_DISCS if lvl in muscles]
-    for ax, m in zip(axes, lb.MUSCLES):
+    for ax, m in zip(axes, lb.MUSCLES, strict=False):
         y = np.arange(len(levels))
         for j, (side, color) in enumerate((("left", "tab:red"), ("right", "tab:orange"))):
             vals = [cm2(((muscles.get(lvl) or {}).get(m) or {}).get(side) or {}) for lvl in levels]

@@ -37,6 +37,7 @@ FLAG_HEADINGS: dict[str, str] = {
     "unreadable_images": "Input images: unreadable files",
     "unsupported_images": "Input images: unsupported images",
     "other_studies_ignored": "Input: other studies ignored",
+    "low_confidence_segmentation": "Segmentation uncertain",
 }
 
 

@@ -164,7 +164,7 @@ class Flow:
              bold: bool = False, marks: list[bool] | None = None) -> None:
         x = x_in
         pad = 0.04
-        for j, (col, cell) in enumerate(zip(columns, cells)):
+        for j, (col, cell) in enumerate(zip(columns, cells, strict=False)):
             weight = "bold" if bold or (marks and marks[j]) else "normal"
             text = fit_text(self.fig, str(cell), col.width_in - 2 * pad, size, weight)
             if col.align == "left":

@@ -21,7 +21,15 @@ from matplotlib.backends.backend_pdf import PdfPages  # noqa: E402
 from lumbarqi import labels as lb  # noqa: E402
 from lumbarqi.reporting import codes  # noqa: E402
 from lumbarqi.reporting import reference_ranges as refs  # noqa: E402
-from lumbarqi.reporting.figures import cm2, csa_chart, disc_chart, draw_overlay, loads_chart, mid_sagittal_index, save_overlay  # noqa: E402
+from lumbarqi.reporting.figures import (  # noqa: E402
+    cm2,
+    csa_chart,
+    disc_chart,
+    draw_overlay,
+    loads_chart,
+    mid_sagittal_index,
+    save_overlay,
+)
 from lumbarqi.reporting.findings import notes  # noqa: E402
 from lumbarqi.reporting.layout import A4_IN, MARGIN_IN, RC, Column, Flow  # noqa: E402
 from lumbarqi.reporting.pdf_summary import fmt, page_summary  # noqa: E402

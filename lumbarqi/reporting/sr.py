@@ -54,7 +54,7 @@ def _measurements(values: dict, coords: dict | None = None) -> list[hd.sr.Measur
             out.append(hd.sr.Measurement(name=name, value=v, unit=unit, referenced_coordinates=ref))
     centroid = values.get("centroid_mm")
     if isinstance(centroid, (list, tuple)) and len(centroid) == 2:
-        for (name, unit), v in zip(codes.CENTROID, centroid):
+        for (name, unit), v in zip(codes.CENTROID, centroid, strict=False):
             if _num(v) is not None:
                 out.append(hd.sr.Measurement(name=name, value=float(v), unit=unit))
     return out

@@ -171,6 +171,27 @@ def _lr(opts: TrainOptions, step_in_run: int, progress: float) -> float:
     return opts.lr * (min(1.0, (step_in_run + 1) / 50) if step_in_run < 50 else (1 - progress) ** 0.9)
 
 
+def _step(net: torch.nn.Module, ema: torch.nn.Module, optim: torch.optim.Optimizer, batch: tuple, iteration: int
+          ) -> tuple[float, float, float]:
+    """One optimiser step on ``batch`` (x, target, available) and the EMA update; returns (loss, ce, dice loss)."""
+    x, target, available = batch
+    ce, dl = marginal_loss(net(x), target, available)
+    loss = ce + dl
+    optim.zero_grad(set_to_none=True)
+    loss.backward()
+    torch.nn.utils.clip_grad_norm_(net.parameters(), 5.0)
+    optim.step()
+    decay = min(0.998, (1 + iteration) / (10 + iteration))
+    with torch.no_grad():
+        for pe, pn in zip(ema.parameters(), net.parameters(), strict=True):
+            pe.mul_(decay).add_(pn.detach(), alpha=1 - decay)
+        for be, bn in zip(ema.buffers(), net.buffers(), strict=True):
+            be.copy_(bn)
+    if not math.isfinite(loss.item()):
+        raise RuntimeError(f"loss is not finite at iteration {iteration}")
+    return loss.item(), ce.item(), dl.item()
+
+
 def train(opts: TrainOptions, cfg: ModelConfig | None = None, log=print) -> dict:
     """Train a task's network; returns a summary dict (also written as ``train_summary.json``).
 
@@ -233,22 +254,8 @@ def train(opts: TrainOptions, cfg: ModelConfig | None = None, log=print) -> dict
         lr = _lr(opts, step, progress)
         for g in optim.param_groups:
             g["lr"] = lr
-        x, target, available = (t.to(device) for t in make_batch(cases, cfg, aug, rng, opts.batch_size))
-        ce, dl = marginal_loss(net(x), target, available)
-        loss = ce + dl
-        optim.zero_grad(set_to_none=True)
-        loss.backward()
-        torch.nn.utils.clip_grad_norm_(net.parameters(), 5.0)
-        optim.step()
-        decay = min(0.998, (1 + state.iteration) / (10 + state.iteration))
-        with torch.no_grad():
-            for pe, pn in zip(ema.parameters(), net.parameters(), strict=True):
-                pe.mul_(decay).add_(pn.detach(), alpha=1 - decay)
-            for be, bn in zip(ema.buffers(), net.buffers(), strict=True):
-                be.copy_(bn)
-        if not math.isfinite(loss.item()):
-            raise RuntimeError(f"loss is not finite at iteration {state.iteration}")
-        running.append((loss.item(), ce.item(), dl.item()))
+        batch = tuple(t.to(device) for t in make_batch(cases, cfg, aug, rng, opts.batch_size))
+        running.append(_step(net, ema, optim, batch, state.iteration))
         step += 1
         state.iteration += 1
         now = time.time()

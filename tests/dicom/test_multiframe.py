@@ -35,10 +35,10 @@ def test_multiframe_series_become_the_single_frame_stacks(kind, small_study, leg
     assert [c.series.series_instance_uid for c in sel.axial_t1] == [c.series.series_instance_uid for c in ref.axial_t1]
     assert sorted(r["series_instance_uid"] for r in sel.as_dict()["rejected"]) == \
         sorted(r["series_instance_uid"] for r in ref.as_dict()["rejected"])
-    for mine, theirs in zip(_chosen(sel), _chosen(ref)):
+    for mine, theirs in zip(_chosen(sel), _chosen(ref), strict=False):
         assert mine.reason == theirs.reason  # weighting (TR/TE), slice and stack counts as for the classic series
         assert len(mine.stacks) == len(theirs.stacks)  # the tilted axial object holds two stacks (two orientations)
-        for i, (a, b) in enumerate(zip(mine.stacks, theirs.stacks)):
+        for i, (a, b) in enumerate(zip(mine.stacks, theirs.stacks, strict=False)):
             assert a.geometry == b.geometry
             assert all(isinstance(h, FrameHeader) and h.SOPClassUID == (LEGACY if kind == "legacy" else ENHANCED_MR)
                        for _, h in a.instances)

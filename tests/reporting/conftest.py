@@ -113,7 +113,7 @@ def load_inputs(study_dir: Path) -> ReportingInputs:
         uid = str(pydicom.dcmread(paths[0], stop_before_pixels=True).SeriesInstanceUID)
         if uid not in maps:
             continue
-        for k, (items, rel) in enumerate(zip(split_stacks(paths), maps[uid])):
+        for k, (items, rel) in enumerate(zip(split_stacks(paths), maps[uid], strict=False)):
             vol = stack_volume(items, k)
             lab = np.asarray(nib.load(str(study_dir / rel)).dataobj).astype(np.uint8).transpose(2, 1, 0)
             assert lab.shape == vol.array.shape

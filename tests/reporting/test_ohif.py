@@ -104,7 +104,7 @@ def same_values(listed: list[dict], expected: list[float], unit: str) -> bool:
     shown = sorted(float(_primary(m).removesuffix(unit).strip()) for m in listed)
     want = sorted(expected)
     return len(shown) == len(want) and all(
-        abs(a - b) <= 0.5 * 10 ** (np.floor(np.log10(abs(b))) - 2) + 1e-9 for a, b in zip(shown, want))
+        abs(a - b) <= 0.5 * 10 ** (np.floor(np.log10(abs(b))) - 2) + 1e-9 for a, b in zip(shown, want, strict=False))
 
 
 def close(shown: float, value: float, rel: float = 0.0) -> bool:

@@ -63,7 +63,7 @@ def _length_mm(scoord, image) -> float:
 def test_every_finding_has_a_place_on_an_image(sr):
     merged = groups_by_tracking_uid(sr)
     assert merged
-    for uid, groups in merged.items():
+    for groups in merged.values():
         scoords = [i for g in groups for i in _walk(g) if i.ValueType == "SCOORD"]
         ident = finding_name(groups)
         assert scoords, f"{ident}: no SCOORD, a viewer has nothing to draw"
@@ -169,7 +169,7 @@ def test_drawn_measurements_carry_their_viewer_tool(sr):
     """Each line or outline is a group of its own, named for the Cornerstone3D tool that shows it
     (OHIF lists only those in its measurement panel), with the finding's tracking UID."""
     tools: dict[str, int] = {}
-    for uid, groups in groups_by_tracking_uid(sr).items():
+    for groups in groups_by_tracking_uid(sr).values():
         for g in groups:
             ident = next(str(i.TextValue) for i in g.ContentSequence if _concept(i) == "112039")
             if ident.startswith("Cornerstone3DTools@^0.1.0:"):

@@ -11,8 +11,9 @@ axis 1 A, axis 2 S; sagittal slices are ``volume[i]``):
 * a vertebra's body is its voxels anterior of that wall by more than
   ``wall_margin_mm`` (the posterior longitudinal ligament side of the body), the
   largest 3D connected piece of them (pedicle stubs are dropped);
-* a body caudal of the lowest disc (SPIDER's T2 SPACE masks label the sacrum as a
-  vertebra) is written as the sacrum;
+* a body caudal of the lowest disc (the sacrum's top, or an L5 whose L5/S1 disc the
+  crop left out) keeps its own value but no name in ``meta.json``: it is never taught,
+  neither as a vertebral body nor as background (the sacrum class stays unlabelled);
 * what is left of the vertebra is written as ``posterior elements`` (not a
   segmentation class: taught as background), the canal as ``spinal canal``.
 
@@ -33,7 +34,7 @@ from scipy import ndimage
 
 POSTERIOR_ELEMENTS = 150  # label value of everything of a vertebra that is not its body
 CANAL = 100
-SACRUM = 3
+SACRUM = 3  # label value of the unnamed piece caudal of the lowest disc (see above)
 A_AXIS, S_AXIS = 1, 2  # canonical RAS+: anterior, superior
 
 
@@ -141,10 +142,10 @@ def prepare_t2space(src: Path, dst: Path) -> None:
     out[split == POSTERIOR_ELEMENTS] = POSTERIOR_ELEMENTS
     out[disc] = 2
     out[canal] = CANAL
+    labels = {"1": "vertebral body", "2": "disc", str(CANAL): "spinal canal", str(POSTERIOR_ELEMENTS): "posterior elements"}
     out_meta = {**{k: meta[k] for k in ("dataset", "citation", "modality", "plane", "sequence") if k in meta},
                 "source_case": src.name,
-                "labels": {"1": "vertebral body", "2": "disc", str(SACRUM): "S1", str(CANAL): "spinal canal",
-                           str(POSTERIOR_ELEMENTS): "posterior elements"},
+                "labels": labels,
                 "derived": "vertebral bodies = vertebra anterior of the canal's anterior wall (lumbarqi.segmentation.spider)"}
     image = np.asarray(img.dataobj).astype(np.float32)
     _write(dst, image, out, img.affine, out_meta)

@@ -1,4 +1,4 @@
-"""The lumbarqi MONAI Deploy application: the data flow of DESIGN.md as a holoscan graph."""
+"""The lumbarqi MONAI Deploy application: the data flow of README.md ("The graph") as a holoscan graph."""
 from __future__ import annotations
 
 import os

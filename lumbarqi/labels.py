@@ -12,7 +12,7 @@ import re
 VERTEBRAE: tuple[str, ...] = ("T10", "T11", "T12", "L1", "L2", "L3", "L4", "L5", "S1")
 #: Discs between consecutive vertebrae, cranial to caudal.
 DISCS: tuple[str, ...] = tuple(f"{a}/{b}" for a, b in zip(VERTEBRAE[:-1], VERTEBRAE[1:], strict=False))
-#: Levels the product reports (DESIGN.md): vertebrae T12..L5 (+S1), discs T12/L1..L5/S1.
+#: Levels the product reports (docs/results.md): vertebrae T12..L5 (+S1), discs T12/L1..L5/S1.
 REPORTED_VERTEBRAE: tuple[str, ...] = ("T12", "L1", "L2", "L3", "L4", "L5")
 REPORTED_DISCS: tuple[str, ...] = ("T12/L1", "L1/L2", "L2/L3", "L3/L4", "L4/L5", "L5/S1")
 

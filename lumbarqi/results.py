@@ -1,6 +1,6 @@
 """results.json and results.csv: the product's machine-readable answer.
 
-Keys follow DESIGN.md (``schema_version`` 1.x); a value that could not be
+Keys follow docs/results.md (``schema_version`` 1.x); a value that could not be
 measured is absent and explained in ``flags``. The CSV has one row per level,
 structure, side and measure, for spreadsheets and R.
 """

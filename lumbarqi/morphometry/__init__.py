@@ -2,6 +2,6 @@
 
 Entry points: :func:`lumbarqi.morphometry.spine.measure_spine` and
 :func:`lumbarqi.morphometry.muscles.measure_muscles`; their outputs use the
-results.json keys of DESIGN.md (``discs``, ``vertebrae``, ``lordosis_deg``,
+results.json keys of docs/results.md (``discs``, ``vertebrae``, ``lordosis_deg``,
 ``muscles``, ``flags``).
 """

@@ -1,6 +1,6 @@
 """Agreement between two sets of measurements (automatic vs reference): the paper's comparison.
 
-Inputs are results.json / truth.json dictionaries (same keys, DESIGN.md), so
+Inputs are results.json / truth.json dictionaries (same keys, docs/results.md), so
 the comparison is a dictionary walk: every numeric leaf under ``discs``,
 ``vertebrae``, ``lordosis_deg``, ``muscles`` and ``loads`` becomes a measurement
 named by its path, e.g. ``discs.L4/L5.height_mean_mm`` or

@@ -1,6 +1,6 @@
 """Disc and vertebral-body morphometry on a named sagittal label map, in patient mm.
 
-Definitions (DESIGN.md, "Measurement definitions"), for every named disc and
+Definitions (docs/results.md), for every named disc and
 vertebral body, on each of its central sagittal slices:
 
 - Coordinates are millimetres in the slice plane (``a`` along the DICOM row
@@ -348,7 +348,7 @@ def analyse_spine(label: np.ndarray, geometry: StackGeometry) -> SpineAnalysis:
 
 
 def measure_spine(label: np.ndarray, geometry: StackGeometry) -> tuple[dict, dict, float | None, list[dict]]:
-    """(discs, vertebrae, lordosis_deg or None, flags) in the results.json keys of DESIGN.md.
+    """(discs, vertebrae, lordosis_deg or None, flags) in the results.json keys of docs/results.md.
 
     label: sagittal label map ``[slice, row, col]`` (levels named, lumbarqi.labels
     numbering, e.g. from :func:`lumbarqi.levels.name_levels`); geometry: its stack.

@@ -1,7 +1,7 @@
 """Draw a synthetic subject: demographics, spine dimensions and muscle sizes.
 
 All lengths in mm, angles in degrees, areas in mm2. Typical values follow the
-ranges quoted in DESIGN.md and ``../shared/data/README.md`` (disc heights about
+ranges quoted in lumbarqi/reporting/reference_ranges.py and ``../shared/data/README.md`` (disc heights about
 8 mm at L1/L2 rising to 11-14 mm at L4/L5; multifidus 5-10 cm2 per side at
 L4/L5; erector spinae 15-20 cm2 per side at L3/L4) and textbook lumbar
 vertebral dimensions (body height 24-29 mm, depth 30-38 mm, width 40-52 mm).

@@ -1,6 +1,6 @@
 """Tissue classes of the phantom and their MR signal per contrast.
 
-Signals are relative to fat = 1.0 (DESIGN.md, "How lumbar MRI looks"): a
+Signals are relative to fat = 1.0 (the design notes, "How lumbar MRI looks"): a
 range per tissue, from which each study draws its own value so that no two
 scanners look the same.
 """

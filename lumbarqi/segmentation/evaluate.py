@@ -1,4 +1,4 @@
-"""Dice of a trained network on case folders, as the ``evaluate`` JSON of DESIGN.md.
+"""Dice of a trained network on case folders, as the ``evaluate`` JSON (README, "Models").
 
 ``{task, cases: [{case, dice: {structure: value}, level_accuracy}],
 mean_dice: {structure: value, all: value}, level_accuracy}``; each case entry

@@ -22,6 +22,12 @@ def unit(v: np.ndarray) -> np.ndarray:
     return v / np.linalg.norm(v)
 
 
+def vec3(values) -> tuple[float, float, float]:
+    """Three floats (a point or a direction, LPS) as the tuple StackGeometry holds."""
+    x, y, z = (float(v) for v in values)
+    return x, y, z
+
+
 @dataclass(frozen=True)
 class StackGeometry:
     """A stack of parallel, equally spaced slices.
@@ -123,9 +129,9 @@ def plane_stack(
         - (n_slices - 1) / 2 * slice_spacing_mm * n
     )
     return StackGeometry(
-        origin=tuple(float(v) for v in origin),
-        row_dir=tuple(float(v) for v in r),
-        col_dir=tuple(float(v) for v in c),
+        origin=vec3(origin),
+        row_dir=vec3(r),
+        col_dir=vec3(c),
         rows=rows,
         cols=cols,
         n_slices=n_slices,

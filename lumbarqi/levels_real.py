@@ -36,7 +36,7 @@ import numpy as np
 from scipy import ndimage
 
 from lumbarqi import labels as L
-from lumbarqi.geometry import LPS_TO_RAS, StackGeometry
+from lumbarqi.geometry import LPS_TO_RAS, StackGeometry, vec3
 from lumbarqi.morphometry.io import geometry_from_nifti_affine
 
 #: Label for structures above T10 (T9, T9/T10): segmented like any other, never scored.
@@ -112,7 +112,7 @@ def crop(label: np.ndarray, geometry: StackGeometry, box: tuple[slice, ...]) -> 
     start = np.array([s.start or 0 for s in box], float)
     sub = label[box]
     origin = geometry.voxel_to_lps(start[None])[0]
-    return np.ascontiguousarray(sub), replace(geometry, origin=tuple(float(v) for v in origin),
+    return np.ascontiguousarray(sub), replace(geometry, origin=vec3(origin),
                                               n_slices=sub.shape[0], rows=sub.shape[1], cols=sub.shape[2])
 
 

@@ -18,7 +18,7 @@ from pydicom.dataset import Dataset
 from lumbarqi.dicom.multiframe import FrameHeader, read_frames
 from lumbarqi.dicom.scan import drop_unconvertible, quiet_pydicom
 from lumbarqi.errors import LumbarqiError
-from lumbarqi.geometry import StackGeometry
+from lumbarqi.geometry import StackGeometry, vec3
 from lumbarqi.volume import SeriesVolume
 
 
@@ -140,9 +140,9 @@ def _make_stack(key, run, duplicates: int = 0) -> Stack:
         shear = float(np.degrees(np.arctan2(sideways, abs(along)))) if sideways > 0.05 else 0.0
     row_spacing, col_spacing = (float(v) for v in key[4])
     geometry = StackGeometry(
-        origin=tuple(float(v) for v in run[0][1]),
-        row_dir=tuple(float(v) for v in row),
-        col_dir=tuple(float(v) for v in col),
+        origin=vec3(run[0][1]),
+        row_dir=vec3(row),
+        col_dir=vec3(col),
         rows=int(key[2]),
         cols=int(key[3]),
         n_slices=len(run),
@@ -176,11 +176,11 @@ def read_volume(stack: Stack, series_uid: str, description: str, stack_index: in
     uids: list[str] = []
     frames = _multiframe_pixels(stack, description)
     for k, (path, header) in enumerate(stack.instances):
-        ds = None
+        ds: Dataset = header
         try:
             with quiet_pydicom():
                 if isinstance(header, FrameHeader):  # a frame of a multi-frame object: its header has its rescale
-                    ds, pixels = header, frames[(path, header.frame_number)]
+                    pixels = frames[(path, header.frame_number)]
                 else:
                     ds = pydicom.dcmread(path)
                     drop_unconvertible(ds)  # the header read again here: same treatment as in the scan

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import numpy as np
 
-from lumbarqi.geometry import LPS_TO_RAS, StackGeometry
+from lumbarqi.geometry import LPS_TO_RAS, StackGeometry, vec3
 
 
 def geometry_from_nifti_affine(affine: np.ndarray, shape_kij: tuple[int, int, int]) -> StackGeometry:
@@ -26,8 +26,8 @@ def geometry_from_nifti_affine(affine: np.ndarray, shape_kij: tuple[int, int, in
         raise ValueError("slice axis runs against row x column: not a lumbarqi NIfTI layout")
     n, rows, cols = shape_kij
     return StackGeometry(
-        origin=tuple(float(v) for v in lps[:3, 3]), row_dir=tuple(float(v) for v in row_dir),
-        col_dir=tuple(float(v) for v in col_dir), rows=int(rows), cols=int(cols), n_slices=int(n),
+        origin=vec3(lps[:3, 3]), row_dir=vec3(row_dir),
+        col_dir=vec3(col_dir), rows=int(rows), cols=int(cols), n_slices=int(n),
         row_spacing_mm=rs, col_spacing_mm=cs, slice_spacing_mm=ss, slice_thickness_mm=ss,
     )
 

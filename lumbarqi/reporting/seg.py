@@ -12,6 +12,7 @@ from __future__ import annotations
 import json
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import highdicom as hd
 import numpy as np
@@ -162,7 +163,8 @@ def build_segmentation(labelled: LabelledVolume, datasets: list[Dataset], binary
     descriptions = [_segment_description(label, n, plane, models_dir) for label, n in segment_of_label.items()]
     vol = labelled.volume
     series_uid, sop_uid = seg_uids(sources, binary, vol.source_frames)
-    hd_sources, spatial = sources, {}
+    hd_sources: list[Dataset] = sources
+    spatial: dict[str, Any] = {}
     if vol.source_frames:  # one multi-frame source: a view with this stack's geometry, frames matched by position
         if len({str(ds.SOPInstanceUID) for ds in sources}) != 1:
             raise ValueError(f"stack {vol.key}: frames of several multi-frame objects in one stack")

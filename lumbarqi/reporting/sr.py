@@ -333,9 +333,10 @@ def build_sr(results: dict, segs: list[SegInfo], models_dir: Path | None = None)
         name="lumbarqi", manufacturer_name=MANUFACTURER, model_name="lumbarqi")
     context = hd.sr.ObservationContext(observer_device_context=hd.sr.ObserverContext(
         observer_type=dcm_codes.DCM.Device, observer_identifying_attributes=device))
-    seen: set[str] = set()  # a multi-frame source is the source of every slice: once in the library and evidence
-    sources = [ds for s in segs for ds in s.source_images
-               if not (str(ds.SOPInstanceUID) in seen or seen.add(str(ds.SOPInstanceUID)))]
+    sources: list[Dataset] = []  # a multi-frame source is the source of every slice: once in the library and evidence
+    for ds in (ds for s in segs for ds in s.source_images):
+        if all(str(ds.SOPInstanceUID) != str(o.SOPInstanceUID) for o in sources):
+            sources.append(ds)
     report = hd.sr.MeasurementReport(
         observation_context=context, procedure_reported=codes.PROCEDURE,
         imaging_measurements=groups,
@@ -373,7 +374,7 @@ def _reverse(table: dict, concept) -> str | None:
 def read_measurements(sr: Dataset) -> dict:
     """The measurements of a lumbarqi SR in the ``results.json`` layout (plus flag codes)."""
     doc = sr if isinstance(sr, hd.sr.Comprehensive3DSR) else hd.sr.Comprehensive3DSR.from_dataset(sr)
-    report = doc.content
+    report: Any = doc.content  # a MeasurementReport content sequence (highdicom types it as ContentSequence)
     out: dict[str, Any] = {"discs": {}, "vertebrae": {}, "muscles": {}, "loads": {}, "flags": []}
     groups = report.get_volumetric_roi_measurement_groups() + report.get_image_measurement_groups()
     for g in groups:

@@ -77,7 +77,8 @@ class GeometryIndex:
         self.segs = segs
 
     def _lines(self, entry: dict | None) -> tuple[dict[str, hd.sr.CoordinatesForMeasurement], Place | None]:
-        out, first = {}, None
+        out: dict[str, hd.sr.CoordinatesForMeasurement] = {}
+        first: Place | None = None
         if not isinstance(entry, dict):
             return out, None
         for key, pts in (entry.get("lines_mm") or {}).items():
@@ -98,7 +99,7 @@ class GeometryIndex:
         """POINT at the mid-point of the disc's middle height line (where its loads act)."""
         entry = (self.geometry.get("discs") or {}).get(level)
         line = ((entry or {}).get("lines_mm") or {}).get("height_middle_mm")
-        if not line:
+        if not line or not isinstance(entry, dict):
             return None
         p = place(self.segs, entry, [np.mean(np.asarray(line, float), axis=0)])
         return p.scoord(POINT) if p else None

@@ -159,5 +159,7 @@ def make_batch(cases: list[SliceCase], cfg: ModelConfig, aug: AugmentConfig,
         x, t, a = sample_patch(sc, cfg, aug, rng, augment)
         if augment:
             x = augment_intensity(x, t, aug, rng, cfg.plane)
-        xs.append(x), ts.append(t), avs.append(a)
+        xs.append(x)
+        ts.append(t)
+        avs.append(a)
     return torch.stack(xs), torch.stack(ts), torch.stack(avs)

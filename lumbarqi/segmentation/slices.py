@@ -68,16 +68,17 @@ class SliceCase:
         for c in range(1, n_cls):
             if not self.labelled[c]:
                 continue
-            if self.lo[c] is None:
+            lo, hi = self.lo[c], self.hi[c]
+            if lo is None or hi is None:
                 avail[c] = True
             elif self.cc_axis == 0:
-                avail[c] = self.lo[c][0] <= s <= self.hi[c][0]
+                avail[c] = lo[0] <= s <= hi[0]
             elif self.cc_axis == 2:  # slice (H, W): W is cranio-caudal, bounds over H
                 idx = np.arange(w)[None, :]
-                avail[c] = (idx >= self.lo[c][:, None]) & (idx <= self.hi[c][:, None])
+                avail[c] = (idx >= lo[:, None]) & (idx <= hi[:, None])
             else:  # H is cranio-caudal, bounds over W
                 idx = np.arange(h)[:, None]
-                avail[c] = (idx >= self.lo[c][None, :]) & (idx <= self.hi[c][None, :])
+                avail[c] = (idx >= lo[None, :]) & (idx <= hi[None, :])
         return avail
 
 
@@ -130,7 +131,7 @@ def to_slices(case: Case, cfg: ModelConfig, margin_mm: float = 3.0) -> SliceCase
                 lo[c] = np.full_like(lo[c], -1e9)
     fg = np.flatnonzero(label.reshape(label.shape[0], -1).max(axis=1) > 0)
     tissue = None
-    if case.meta.get("synthesise"):
+    if case.meta.get("synthesise") and case.label is not None:
         tissue = np.moveaxis(case.label, axis, 0)
         if any(abs(z - 1.0) > 0.02 for z in zoom):
             tissue = ndimage.zoom(tissue, zoom, order=0)

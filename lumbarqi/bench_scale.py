@@ -9,6 +9,7 @@ import threading
 import time
 from contextlib import redirect_stdout
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -39,7 +40,7 @@ def scaling_summary(cases: list[dict]) -> dict:
     machine); ``compute`` the sum of stage times (start-up excluded: it does not grow with
     the study); ``segmentation`` the network stages that see the scaled series.
     """
-    out = {}
+    out: dict[str, Any] = {}
     sl = [c for c in cases if c.get("sag_slices")]
     mx = [c for c in cases if c.get("matrix")]
     if len(sl) >= 2:

@@ -31,9 +31,14 @@ import time
 from concurrent.futures import ThreadPoolExecutor, as_completed
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from lumbarqi.errors import EXIT_NO_INPUT, EXIT_OK, EXIT_PARTIAL, LumbarqiError
 from lumbarqi.results import atomic_write_text
+
+if TYPE_CHECKING:
+    from lumbarqi.cohort_dask import DaskBackend
+    from lumbarqi.cohort_worker import LocalWorkers
 
 COHORT_SCHEMA_VERSION = "1.0"
 STATUS_FILE = "cohort_status.json"  # written into each study folder next to results.json
@@ -322,9 +327,10 @@ def _run_locked(root: Path, out: Path, work: Path, workers: int, options: Cohort
     if scheduler:
         from lumbarqi.cohort_dask import DaskBackend
 
-        backend = DaskBackend(scheduler)
-        workers = backend.slots
-        progress(f"cohort: Dask scheduler {scheduler}: {backend.describe()}")
+        dask = DaskBackend(scheduler)
+        workers = dask.slots
+        progress(f"cohort: Dask scheduler {scheduler}: {dask.describe()}")
+        backend: DaskBackend | LocalWorkers = dask
     else:
         from lumbarqi.cohort_worker import LocalWorkers
 

@@ -100,6 +100,8 @@ class _Worker:
         self.proc = subprocess.Popen(cmd, stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL,
                                      env=env, start_new_session=True, text=True, bufsize=1)
         self.ready = False
+        assert self.proc.stdin is not None and self.proc.stdout is not None  # PIPE on both
+        self.stdin, self.stdout = self.proc.stdin, self.proc.stdout
 
     def call(self, request: dict, timeout_s: float | None) -> dict | None:
         """The worker's answer, or None when it died or ran past ``timeout_s`` (then it is killed).
@@ -107,17 +109,17 @@ class _Worker:
         The clock starts once the worker has warmed up (its first line says so).
         """
         if not self.ready:
-            self.ready = bool(self.proc.stdout.readline())
+            self.ready = bool(self.stdout.readline())
             if not self.ready:
                 self.kill()
                 return None
         try:
-            self.proc.stdin.write(json.dumps(request) + "\n")
-            self.proc.stdin.flush()
+            self.stdin.write(json.dumps(request) + "\n")
+            self.stdin.flush()
         except (BrokenPipeError, OSError):
             return None
-        ready, _, _ = select.select([self.proc.stdout], [], [], timeout_s)
-        line = self.proc.stdout.readline() if ready else ""
+        ready, _, _ = select.select([self.stdout], [], [], timeout_s)
+        line = self.stdout.readline() if ready else ""
         if not line:
             self.kill()
             return None
@@ -171,7 +173,7 @@ class LocalWorkers:
         for w in workers:
             if w.proc.poll() is None:
                 try:
-                    w.proc.stdin.close()
+                    w.stdin.close()
                 except OSError:
                     pass
         deadline = time.monotonic() + 5

@@ -248,7 +248,7 @@ def synthetic_sacrum(spine: RealSpine, heights: float = SACRUM_HEIGHTS) -> np.nd
     height = heights * float(np.ptp(l5_s))
     inv = np.linalg.inv(geom.affine())
     step = 0.5 * min(geom.row_spacing_mm, geom.col_spacing_mm)
-    shape = np.array(out.shape)
+    shape: np.ndarray = np.array(out.shape)
     for k in np.arange(step, height + step, step):
         ijk = np.rint((np.c_[xyz + k * n, np.ones(len(xyz))] @ inv.T)[:, :3]).astype(int)
         ok = np.all((ijk >= 0) & (ijk < shape), axis=1)

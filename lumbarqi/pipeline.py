@@ -233,8 +233,8 @@ def read_volumes(state: RunState, selection: Selection) -> tuple[SeriesVolume | 
     for _, why in problems + axial_problems:
         flag(state.results, "stage_failed:volumes", f"reading the images failed: {why}")
     if sag is None and not axial:
-        problems = "; ".join(f["message"] for f in state.results["flags"] if f["code"] == "stage_failed:volumes")
-        raise LumbarqiError(f"{problems or 'no images could be read'}; nothing written", EXIT_NO_INPUT)
+        why_not = "; ".join(f["message"] for f in state.results["flags"] if f["code"] == "stage_failed:volumes")
+        raise LumbarqiError(f"{why_not or 'no images could be read'}; nothing written", EXIT_NO_INPUT)
     state.stage("volumes", time.perf_counter() - t, f"{1 if sag else 0} sagittal, {len(axial)} axial stacks read")
     return sag, axial
 

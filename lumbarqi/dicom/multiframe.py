@@ -179,7 +179,7 @@ def _timing(header: Dataset) -> tuple:
         try:
             out.append(round(float(value), 2) if keyword != "ScanningSequence" else str(value))
         except (TypeError, ValueError):
-            out.append(None if value is None else str(value))
+            out.append("" if value is None else str(value))
     return tuple(out)
 
 

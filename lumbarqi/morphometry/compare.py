@@ -147,7 +147,7 @@ def pair_dice(auto: dict, auto_dir: Path, ref: dict, ref_dir: Path) -> dict[str,
 
 def compare(pairs: list[tuple[dict, dict]], dirs: list[tuple[Path, Path]] | None = None) -> dict:
     """The validation report: per family agreement, per study Dice, pooled Dice."""
-    families = {f: agreement(a, r) for f, (a, r, _) in sorted(paired_values(pairs).items())}
+    families = {f: agreement(np.asarray(a, float), np.asarray(r, float)) for f, (a, r, _) in sorted(paired_values(pairs).items())}
     report: dict = {"pairs": len(pairs), "icc": "ICC(2,1): two-way random effects, absolute agreement, single measurement",
                     "difference": "automatic - reference", "measures": families, "dice": {}}
     if dirs:

@@ -16,6 +16,7 @@ from pathlib import Path
 
 import numpy as np
 import pydicom
+from pydicom.dataset import Dataset
 
 from lumbarqi import labels as L
 from lumbarqi.dicom.stacks import read_volume, split_stacks
@@ -40,7 +41,7 @@ def load_axial(study: Path, truth: dict) -> list[LabelledVolume]:
     for entry in truth["series"]["axial_t1"]:
         uid = entry["series_instance_uid"]
         folder = study / "DICOM" / f"S{int(entry['series_number']):03d}"
-        instances = [(p, pydicom.dcmread(p, stop_before_pixels=True)) for p in sorted(folder.glob("*.dcm"))]
+        instances: list[tuple[Path, Dataset]] = [(p, pydicom.dcmread(p, stop_before_pixels=True)) for p in sorted(folder.glob("*.dcm"))]
         stacks = split_stacks(instances)
         for rel in maps.get(uid, []):
             label, geom = read_label_nifti(study / rel)

@@ -71,8 +71,8 @@ def _csa(level: str, muscle: str, side: str) -> Callable[[dict], float | None]:
 def _fat(level: str, muscle: str) -> Callable[[dict], float | None]:
     def get(r: dict) -> float | None:
         sides = (((r.get("muscles") or {}).get(level) or {}).get(muscle)) or {}
-        vals = [_num((sides.get(s) or {}).get("fat_index")) for s in ("left", "right")]
-        vals = [v for v in vals if v is not None]
+        found = [_num((sides.get(s) or {}).get("fat_index")) for s in ("left", "right")]
+        vals = [v for v in found if v is not None]
         return sum(vals) / len(vals) if vals else None
     return get
 
@@ -82,8 +82,8 @@ def _load(task: str, level: str) -> Callable[[dict], float | None]:
 
 
 def min_confidence(r: dict) -> float | None:
-    vals = [_num(v) for v in (r.get("segmentation_confidence") or {}).values()]
-    vals = [v for v in vals if v is not None]
+    found = [_num(v) for v in (r.get("segmentation_confidence") or {}).values()]
+    vals = [v for v in found if v is not None]
     return min(vals) if vals else None
 
 

@@ -86,7 +86,7 @@ def load_rows(results: dict) -> list[list[str]]:
 def _subject_line(results: dict) -> str:
     s = results.get("subject") or {}
     sag = ((results.get("series") or {}).get("sagittal_t1") or {}).get("description") or "-"
-    source = {"dicom": "from the DICOM header"}.get(s.get("source"), s.get("source") or "")
+    source = {"dicom": "from the DICOM header"}.get(str(s.get("source")), str(s.get("source") or ""))
     return (f"Sex {s.get('sex', '-')}, height {fmt(s.get('height_m'), 2)} m, mass {fmt(s.get('mass_kg'))} kg"
             f"{' (' + source + ')' if source else ''};  lordosis L1-S1 {fmt(results.get('lordosis_deg'))} deg;  "
             f"sagittal series: {str(sag)[:40]}")

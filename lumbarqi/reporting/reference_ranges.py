@@ -118,8 +118,8 @@ def csa_range(muscle: str, level: str) -> Range | None:
 
 def vertebral_height_loss(entry: dict) -> float | None:
     """1 - smallest/largest of the anterior, middle and posterior heights of one body (fraction)."""
-    heights = [entry.get(k) for k in ("height_anterior_mm", "height_middle_mm", "height_posterior_mm")]
-    heights = [float(h) for h in heights if isinstance(h, (int, float)) and not isinstance(h, bool) and h > 0]
+    found = [entry.get(k) for k in ("height_anterior_mm", "height_middle_mm", "height_posterior_mm")]
+    heights = [float(h) for h in found if isinstance(h, (int, float)) and not isinstance(h, bool) and h > 0]
     if len(heights) < 2:
         return None
     return 1.0 - min(heights) / max(heights)

@@ -87,7 +87,7 @@ def write_reports(out_dir: Path, results: dict, labelled: list[LabelledVolume], 
     sagittal = sagittal_seg(segs, results)
     axial = []
     for level in results.get("muscles") or {}:
-        entry = next((e for sides in results["muscles"][level].values() for e in sides.values()), {})
+        entry: dict = next((e for sides in results["muscles"][level].values() for e in sides.values()), {})
         where = locate_level_slice(level, entry, segs, sagittal)
         if where is not None:
             axial.append((level, where[0].labelled, where[1]))

@@ -91,7 +91,7 @@ def name_levels(pred_vb: np.ndarray, pred_sacrum: np.ndarray | None, structure: 
     order = np.argsort(centres)  # caudal first
     if pred_sacrum is not None and pred_sacrum.any():
         top = np.flatnonzero(pred_sacrum.any(axis=(0, 1))).max()
-        order = [i for i in order if centres[i] > top - 5] or list(order)
+        order = np.asarray([i for i in order if centres[i] > top - 5] or list(order))
     names = LEVEL_ORDER[structure][::-1]
     return {int(i) + 1: names[k] for k, i in enumerate(order) if k < len(names)}
 

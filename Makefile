@@ -14,14 +14,13 @@ OHIF_VERSION := 3.13.2
 OHIF_SHA1    := 26a51ffcc1704c30fff403258a1d7392e9a991f3
 OHIF_DIR     := $(VIEWER_DIR)/.cache/ohif-$(OHIF_VERSION)
 
-.PHONY: setup system-deps viewer-deps test lint typecheck demo clean help
+.PHONY: setup system-deps viewer-deps test lint demo clean help
 
 help:
 	@echo "make demo   - generate a phantom study into demo/input and run lumbarqi on it"
 	@echo "make test   - run the whole test suite"
 	@echo "make setup  - only create .venv and install"
-	@echo "make lint   - ruff (style, imports, bugbear, naming, complexity <= 15); make test runs it first"
-	@echo "make typecheck - mypy on lumbarqi/ (not yet clean: see README, Layout)"
+	@echo "make lint   - ruff (style, imports, bugbear, naming, complexity <= 15) and mypy on lumbarqi/; make test runs it first"
 
 setup: $(STAMP) system-deps viewer-deps
 
@@ -56,8 +55,6 @@ $(VIEWER_DIR)/node_modules/.installed: $(VIEWER_DIR)/package.json $(VIEWER_DIR)/
 
 lint: $(STAMP)
 	$(VENV)/bin/ruff check lumbarqi app operators tests scripts
-
-typecheck: $(STAMP)
 	$(VENV)/bin/mypy lumbarqi
 
 test: setup lint

@@ -144,7 +144,7 @@ def find_studies(root: Path, work: Path) -> list[Study]:
     studies: list[Study] = []
     if folder_mode:
         for uid, paths in by_uid.items():
-            folder = next(iter(folders_of[uid]))
+            folder = str(next(iter(folders_of[uid])))  # folder_mode: one top folder per study, never None
             studies.append(Study(_safe_name(folder), root / folder, uid, len(paths)))
     else:  # group by study: a folder of links per study
         links_root = work / "inputs"

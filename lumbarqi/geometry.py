@@ -11,15 +11,16 @@ from __future__ import annotations
 from dataclasses import dataclass, replace
 
 import numpy as np
+from numpy.typing import ArrayLike
 
 #: LPS -> RAS (NIfTI world) flip.
 LPS_TO_RAS = np.diag([-1.0, -1.0, 1.0, 1.0])
 
 
-def unit(v: np.ndarray) -> np.ndarray:
+def unit(v: ArrayLike) -> np.ndarray:
     """Vector scaled to unit length."""
-    v = np.asarray(v, dtype=float)
-    return v / np.linalg.norm(v)
+    a = np.asarray(v, dtype=float)
+    return a / np.linalg.norm(a)
 
 
 def vec3(values) -> tuple[float, float, float]:
@@ -104,9 +105,9 @@ class StackGeometry:
 
 
 def plane_stack(
-    centre: np.ndarray,
-    row_dir: np.ndarray,
-    col_dir: np.ndarray,
+    centre: ArrayLike,
+    row_dir: ArrayLike,
+    col_dir: ArrayLike,
     fov_mm: tuple[float, float],
     matrix: tuple[int, int],
     n_slices: int,

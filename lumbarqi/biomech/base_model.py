@@ -23,6 +23,7 @@ from __future__ import annotations
 import json
 import math
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import opensim as osim
@@ -205,7 +206,7 @@ def _muscles(model: osim.Model, mmap: dict, force_scale: dict[tuple[str, str], f
             continue
         side = "left" if name.endswith("_l") else "right" if name.endswith("_r") else None
         names.append(name)
-        fmax[name] = mus.get(i).getMaxIsometricForce() * (force_scale or {}).get((group, side), 1.0)
+        fmax[name] = mus.get(i).getMaxIsometricForce() * (force_scale or {}).get((group, side or ""), 1.0)
     return names, fmax
 
 
@@ -216,7 +217,7 @@ def solve_base_model(path: Path, mmap: dict | None, subj: Subject, tasks: dict[s
         raise ValueError(f"no muscle map given for {Path(path).name} (pass --muscle-map MAP.json)")
     loads: dict[str, dict] = {}
     flags: list[dict] = []
-    diag: dict[str, dict] = {}
+    diag: dict[str, Any] = {}
     built: dict[float, tuple[osim.Model, osim.State]] = {}
     upright: dict[float, float] = {}  # thorax angle of each built model in its default (neutral) pose
     bw = subj.mass_kg * GRAVITY

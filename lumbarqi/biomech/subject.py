@@ -101,7 +101,7 @@ def _subject_basics(results: dict, flags: list[dict]) -> tuple[float, float, str
               f"{d['height_m']} m / {d['mass_kg']} kg used", structure="subject")
     sex = subj.get("sex") if subj.get("sex") in ("M", "F") else d["sex"]
     age = _num(subj.get("age_years")) or a["reference_age_years"]
-    return (height or d["height_m"]), (mass or d["mass_kg"]), sex, age
+    return float(height or d["height_m"]), float(mass or d["mass_kg"]), str(sex), float(age)
 
 
 def _default_geometry(scale: float) -> tuple[dict[str, Disc], dict[str, Vertebra]]:
@@ -139,7 +139,7 @@ def _measured_geometry(results: dict, discs: dict[str, Disc], verts: dict[str, V
         vals = [_num(m.get(k)) for k in disc_keys]
         bad = _implausible("disc", dict(zip(disc_keys, vals, strict=False)))
         if all(v is not None and v > 0 for v in vals) and not bad:
-            discs[lvl] = Disc(*vals)
+            discs[lvl] = Disc(*[float(v) for v in vals if v is not None])
         else:
             missing_wedge.append(lvl)
             why = f"implausible {', '.join(bad)}" if bad and all(v is not None for v in vals) else "not measured"
@@ -269,8 +269,7 @@ def _apply_measured_muscles(results: dict, subj: Subject) -> None:
                 _flag(subj.flags, "biomech_default_muscle", f"{group} {side}: CSA not measured, regression used", structure=group)
             # one factor per group and side, pooled over the measured levels: a single level's mask error
             # must not make one fascicle (and so the whole task) saturate
-            k = min(max(pooled[0] / pooled[1] if pooled[1] > 0 else 1.0, 0.05), 5.0)
-            subj.muscle_force_scale[(group, side)] = k
+            subj.muscle_force_scale[(group, side)] = min(max(pooled[0] / pooled[1] if pooled[1] > 0 else 1.0, 0.05), 5.0)
             for f in mus["fascicles"]:  # thoracic bellies are not on the lumbar slices: regression strength
                 if f["track"] in tracks and f.get("belly") != "thoracic":
                     subj.fmax[(f["name"], side)] *= k

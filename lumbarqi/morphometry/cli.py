@@ -100,9 +100,9 @@ def run(args: argparse.Namespace) -> int:
         written += figs
     print(f"validate: {len(pairs)} pairs, {len(report['measures'])} measurement families -> " + ", ".join(str(p) for p in written))
     for name, s in report["measures"].items():
-        r = "n/a" if s.get("pearson_r") is None else f"{s['pearson_r']:.3f}"
-        i = "n/a" if s.get("icc_2_1") is None else f"{s['icc_2_1']:.3f}"
-        print(f"  {name:44s} n={s['n']:4d} R={r:>6s} ICC={i:>6s} bias={s.get('bias', 0):+.3f} "
+        r_text = "n/a" if s.get("pearson_r") is None else f"{s['pearson_r']:.3f}"
+        icc_text = "n/a" if s.get("icc_2_1") is None else f"{s['icc_2_1']:.3f}"
+        print(f"  {name:44s} n={s['n']:4d} R={r_text:>6s} ICC={icc_text:>6s} bias={s.get('bias', 0):+.3f} "
               f"LoA=[{s.get('loa_low', 0):+.3f}, {s.get('loa_high', 0):+.3f}]")
     for s, v in report.get("dice", {}).get("mean", {}).items():
         print(f"  Dice {s:38s} {v:.4f}")

@@ -22,7 +22,7 @@ def write_figure(values: dict[str, tuple[list[float], list[float], list[str]]], 
     for ax in axes.ravel():
         ax.set_visible(False)
     for i, f in enumerate(fams):
-        a, r, _ = (np.asarray(v, float) if j < 2 else v for j, v in enumerate(values[f]))
+        a, r = np.asarray(values[f][0], float), np.asarray(values[f][1], float)
         s = stats.get(f, {})
         ax1, ax2 = axes[i // per_row, 2 * (i % per_row)], axes[i // per_row, 2 * (i % per_row) + 1]
         for ax in (ax1, ax2):

@@ -7,6 +7,7 @@ here they come back as ``[slice, row, col]`` with the LPS :class:`StackGeometry`
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -36,6 +37,6 @@ def read_label_nifti(path: Path) -> tuple[np.ndarray, StackGeometry]:
     """(uint8 label ``[slice, row, col]``, LPS geometry) of a lumbarqi NIfTI label map."""
     import nibabel as nib
 
-    img = nib.load(str(path))
+    img: Any = nib.load(str(path))  # a Nifti1Image
     data = np.asarray(img.dataobj).astype(np.uint8).transpose(2, 1, 0)
     return np.ascontiguousarray(data), geometry_from_nifti_affine(img.affine, data.shape)

@@ -151,10 +151,10 @@ def mask_outline(mask: np.ndarray, max_points: int = 240) -> np.ndarray | None:
     padded = np.pad(mask.astype(np.float64), 1)
     lines = contourpy.contour_generator(z=padded, line_type=contourpy.LineType.Separate).lines(0.5)
     area = lambda xy: 0.5 * abs(float(np.dot(xy[:-1, 0], xy[1:, 1]) - np.dot(xy[1:, 0], xy[:-1, 1])))  # noqa: E731
-    closed = [xy for xy in lines if len(xy) >= 4]
+    closed: list[np.ndarray] = [np.asarray(xy) for xy in lines if len(xy) >= 4]
     if not closed:
         return None
-    xy = max(closed, key=area)
+    xy: np.ndarray = max(closed, key=area)
     if not np.allclose(xy[0], xy[-1]):
         xy = np.vstack([xy, xy[:1]])
     if len(xy) > max_points:
@@ -270,7 +270,7 @@ def measure_level(lv: LabelledVolume, k: int, offset: float, disc: str, axis: Sp
                                   "CSA is the in-slice area x cos(tilt)"))
             d = centroid - ref
             entry = {"csa_mm2": round(area, 2), "csa_cm2": round(area / 100.0, 3)}
-            if threshold is not None and count:
+            if threshold is not None and normalised is not None and count:
                 entry["fat_index"] = round(float((normalised[mask] > threshold).mean()), 4)
             entry["centroid_mm"] = [round(float(d @ e_lat) * (1 if side == "left" else -1), 2), round(float(d @ e_ap), 2)]
             entry["slice_offset_mm"] = round(offset, 2)

@@ -28,6 +28,7 @@ vertebral body, on each of its central sagittal slices:
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import Any
 
 import numpy as np
 from scipy.ndimage import map_coordinates
@@ -106,7 +107,7 @@ def _crossings(p: np.ndarray, t: np.ndarray) -> tuple[np.ndarray, np.ndarray, np
     lo = np.where(i0 > 0, t[np.clip(i0 - 1, 0, n - 1)] + (0.5 - g0m) / np.maximum(g0 - g0m, 1e-6) * step, t[0])
     g1, g1p = take(i1), take(i1 + 1)
     hi = np.where(i1 < n - 1, t[i1] + (g1 - 0.5) / np.maximum(g1 - g1p, 1e-6) * step, t[-1])
-    return lo, hi, valid
+    return lo, hi, np.asarray(valid)
 
 
 def _local_value(x: np.ndarray, y: np.ndarray, x0: float, half: float) -> float | None:
@@ -151,34 +152,34 @@ def fit_slice(mask2d: np.ndarray, row_mm: float, col_mm: float, ant2: np.ndarray
         x_lo, x_hi, valid_y = _crossings(G[:, rows].T, xs)
         if not valid_y.any():
             return None
-        x_lo, x_hi = float(np.median(x_lo[valid_y])), float(np.median(x_hi[valid_y]))
-        depth = x_hi - x_lo
-        sel = valid_x & (xs >= x_lo + 0.2 * depth) & (xs <= x_hi - 0.2 * depth)
+        x_lo_mm, x_hi_mm = float(np.median(x_lo[valid_y])), float(np.median(x_hi[valid_y]))
+        depth = x_hi_mm - x_lo_mm
+        sel = valid_x & (xs >= x_lo_mm + 0.2 * depth) & (xs <= x_hi_mm - 0.2 * depth)
         if sel.sum() < 5 or depth <= 0:
             return None
         frame_used = (centre, u, v)
         ct, cb = np.polyfit(xs[sel], top[sel], 1), np.polyfit(xs[sel], bottom[sel], 1)
         at, ab = np.arctan(ct[0]), np.arctan(cb[0])
         delta = 0.5 * (at + ab)
-        xm = 0.5 * (x_lo + x_hi)
+        xm = 0.5 * (x_lo_mm + x_hi_mm)
         ym = 0.5 * (np.polyval(ct, xm) + np.polyval(cb, xm))
         if abs(delta) < 2e-4 and abs(xm) < 0.05 and abs(ym) < 0.05:
             break
         centre = centre + xm * u + ym * v
         u, v = np.cos(delta) * u + np.sin(delta) * v, -np.sin(delta) * u + np.cos(delta) * v
-    inner = valid_x & (xs >= x_lo + 0.05 * depth) & (xs <= x_hi - 0.05 * depth)
+    inner = valid_x & (xs >= x_lo_mm + 0.05 * depth) & (xs <= x_hi_mm - 0.05 * depth)
     if inner.sum() < 10:
         return None
-    coef = np.polyfit(xs[inner] - x_lo, h_soft[inner], PROFILE_DEGREE)
+    coef = np.polyfit(xs[inner] - x_lo_mm, h_soft[inner], PROFILE_DEGREE)
     heights = [float(np.polyval(coef, f * depth)) for f in (0.9, 0.5, 0.1)]  # anterior, middle, posterior
     c0, u0, v0 = frame_used
     mid_y = lambda x: 0.5 * (np.polyval(ct, x) + np.polyval(cb, x))  # noqa: E731
-    stations = np.array([c0 + x * u0 + mid_y(x) * v0 for x in (x_lo + f * depth for f in (0.9, 0.5, 0.1))])
+    stations = np.array([c0 + x * u0 + mid_y(x) * v0 for x in (x_lo_mm + f * depth for f in (0.9, 0.5, 0.1))])
     return SliceFit(
-        k=k, area_mm2=float(mask2d.sum() * row_mm * col_mm), depth_mm=float(depth), heights=tuple(heights),
+        k=k, area_mm2=float(mask2d.sum() * row_mm * col_mm), depth_mm=float(depth), heights=(heights[0], heights[1], heights[2]),
         wedge_deg=float(np.degrees(at - ab)), centre=centre, u=u, v=v,
         top_dir=np.cos(at) * u + np.sin(at) * v, bottom_dir=np.cos(ab) * u + np.sin(ab) * v,
-        stations=stations, depth_mid=c0 + 0.5 * (x_lo + x_hi) * u0 + y_mid * v0, line_u=u0, line_v=v0,
+        stations=stations, depth_mid=c0 + 0.5 * (x_lo_mm + x_hi_mm) * u0 + y_mid * v0, line_u=u0, line_v=v0,
     )
 
 
@@ -217,10 +218,10 @@ def measure_structure(mask: np.ndarray, g: StackGeometry) -> tuple[dict | None, 
     w = np.array([f.area_mm2 for f in fits])
     w = w / w.sum()
     avg = lambda vals: float(np.dot(w, vals))  # noqa: E731
-    heights = tuple(avg([f.heights[i] for f in fits]) for i in range(3))
+    heights = (avg([f.heights[0] for f in fits]), avg([f.heights[1] for f in fits]), avg([f.heights[2] for f in fits]))
     depth = avg([f.depth_mm for f in fits])
     area = avg([f.area_mm2 for f in fits])
-    values = {"area_mm2": area, "depth_mm": depth, "heights": heights, "mean_mm": avg([f.area_mm2 / f.depth_mm for f in fits]),
+    values: dict[str, Any] = {"area_mm2": area, "depth_mm": depth, "heights": heights, "mean_mm": avg([f.area_mm2 / f.depth_mm for f in fits]),
               "wedge_deg": avg([f.wedge_deg for f in fits])}
     best = max(fits, key=lambda f: f.area_mm2)
     values["geometry"] = _lines(g, best, heights, depth)
@@ -285,7 +286,9 @@ def _measure_each(label: np.ndarray, geometry: StackGeometry, out: SpineAnalysis
         structure = "disc" if "/" in name else "vertebral_body"
         mask = label == value
         reported = name in L.REPORTED_DISCS or name in L.REPORTED_VERTEBRAE
-        problem = None
+        problem: tuple[str, str] | None = None
+        values: dict | None = None
+        problems: list[str] = []
         if not mask.any():
             problem = ("level_missing", f"{name} is not in the sagittal label map: not measured")
         else:
@@ -296,8 +299,8 @@ def _measure_each(label: np.ndarray, geometry: StackGeometry, out: SpineAnalysis
                 problem = ("not_fully_in_fov", f"{name} touches the edge of the sagittal image: not measured")
             elif values is None:
                 problem = ("not_measurable", f"{name}: the mask is too small or irregular to measure")
-        if problem is not None:
-            if reported:
+        if problem is not None or values is None:
+            if reported and problem is not None:
                 out.flags.append(flag(problem[0], name, structure, problem[1]))
             continue
         if "lateral_edge" in problems and reported:

@@ -21,7 +21,7 @@ import numpy as np
 from lumbarqi import labels as L
 from lumbarqi.phantom.anatomy import PhantomModel
 from lumbarqi.phantom.dicom_writer import StudyIdentity, phantom_uid, write_series
-from lumbarqi.phantom.imaging import ScannerLook, form_images, sample_stack
+from lumbarqi.phantom.imaging import SampledStack, ScannerLook, form_images, sample_stack
 from lumbarqi.phantom.protocol import PRESETS, plan_study
 from lumbarqi.phantom.subject import draw_subject
 from lumbarqi.phantom.truth import muscle_truth, spine_truth
@@ -62,7 +62,7 @@ def generate_study(
                           float(rng.choice([1.5, 3.0])), f"2026{int(rng.integers(1, 13)):02d}{int(rng.integers(1, 29)):02d}")
     body_centre = model.placed[[p.seg.name for p in model.placed].index("L3")].centre + np.array([0, 40.0, 0])
     sub_planes = PRESETS[preset]["sub_planes"]
-    sampled: dict[int, object] = {}  # id(geometry) -> SampledStack, shared by series with one geometry
+    sampled: dict[int, SampledStack] = {}  # id(geometry) -> SampledStack, shared by series with one geometry
     written: list[str] = []
     series_truth: dict = {"sagittal_t1": None, "axial_t1": [], "rejected": []}
     axial_stacks: list = []

@@ -9,6 +9,7 @@ bone the way they do in the body.
 """
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import numpy as np
@@ -52,8 +53,8 @@ def _semi_axes(csa: np.ndarray, aspect: float) -> tuple[np.ndarray, np.ndarray]:
 def build_muscles(
     subject: Subject,
     level_s: dict[str, float],
-    width_at: callable,
-    depth_at: callable,
+    width_at: Callable[[np.ndarray], np.ndarray],
+    depth_at: Callable[[np.ndarray], np.ndarray],
     canal_ap_mm: float,
 ) -> dict[tuple[str, str], MuscleTables]:
     """Cross-section tables for all muscles and sides.

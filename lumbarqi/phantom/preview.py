@@ -26,7 +26,7 @@ def write_preview(study: Path, png: Path) -> Path:
     maps = truth["phantom"]["truth_label_maps"]
     slices = truth["phantom"]["muscle_slices"]
     fig, axes = plt.subplots(1, 2, figsize=(12, 6.2), facecolor="black")
-    panels = [(sag, maps[sag["series_instance_uid"]][0], None)]
+    panels: list[tuple[dict, str, int | None]] = [(sag, maps[sag["series_instance_uid"]][0], None)]
     level = "L4/L5" if "L4/L5" in slices else next(iter(slices), None)
     ax_slice = slices[level]["slice_index"] if level else 0
     ax_stack = slices[level]["stack"] if level else 0
@@ -34,9 +34,9 @@ def write_preview(study: Path, png: Path) -> Path:
     ax_number = next(s["series_number"] for s in truth["series"]["axial_t1"] if s["series_instance_uid"] == ax_uid)
     panels.append(({"series_number": ax_number, "description": ax["description"]}, maps[ax_uid][ax_stack], ax_slice))
     for axis, (entry, label_rel, k) in zip(axes, panels, strict=False):
-        label = np.asarray(nib.load(study / label_rel).dataobj).transpose(2, 1, 0)  # -> [slice, row, col]
+        label = np.asarray(nib.load(study / label_rel).dataobj).transpose(2, 1, 0)  # type: ignore[attr-defined]  # Nifti1Image
         files = _series_files(study, entry["series_number"])
-        offset = sum(np.asarray(nib.load(study / r).dataobj).shape[2] for r in maps[ax_uid][:ax_stack]) if k is not None else 0
+        offset = sum(nib.load(study / r).shape[2] for r in maps[ax_uid][:ax_stack]) if k is not None else 0  # type: ignore[attr-defined]
         k = label.shape[0] // 2 if k is None else k
         image = pydicom.dcmread(files[offset + k]).pixel_array
         axis.imshow(image, cmap="gray", vmax=np.percentile(image, 99.5))

@@ -9,6 +9,7 @@ naming habits of the three large vendors, drawn at random.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import Any
 
 import numpy as np
 
@@ -30,7 +31,7 @@ VENDORS = {
     },
 }
 
-PRESETS = {
+PRESETS: dict[str, dict[str, Any]] = {
     # sagittal matrix range, axial matrix range, sub-planes through each slice, distractors
     "small": {"sag_matrix": (160, 192), "ax_matrix": (128, 160), "max_pixel_mm": 1.8, "sub_planes": 2, "max_blocks": 2, "distractors": ("localizer", "sag_t2", "ax_t2")},
     "clinical": {"sag_matrix": (320, 448), "ax_matrix": (256, 320), "max_pixel_mm": 0.9, "sub_planes": 3, "max_blocks": 4, "distractors": ("localizer", "sag_t2", "sag_stir", "ax_t2")},
@@ -148,6 +149,6 @@ def plan_study(model: PhantomModel, rng: np.random.Generator, preset: str = "cli
 
     order = ["localizer", "sag_t2", "sag_t1", "sag_stir", "ax_t2", "ax_t1"]
     plans.sort(key=lambda p: order.index(p.key))
-    for i, p in enumerate(plans):
-        p.number = i + 1
+    for i, plan in enumerate(plans):
+        plan.number = i + 1
     return vendor, plans

@@ -131,8 +131,8 @@ def thumbnail(png: Path, px: int = THUMB_PX) -> str | None:
     from PIL import Image
 
     try:
-        with Image.open(png) as im:
-            im = im.convert("RGB")
+        with Image.open(png) as opened:
+            im = opened.convert("RGB")
             im.thumbnail((px, px))
             buf = io.BytesIO()
             im.save(buf, format="JPEG", quality=80)

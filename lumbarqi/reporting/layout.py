@@ -9,6 +9,7 @@ running into the next column.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
 
 import matplotlib
 
@@ -21,7 +22,7 @@ from matplotlib.patches import Rectangle  # noqa: E402
 A4_IN = (8.27, 11.69)
 MARGIN_IN = 0.45
 #: PDF text as TrueType (not Type 3): copy-paste, search and pdftotext word boxes work.
-RC = {"pdf.fonttype": 42, "font.family": "DejaVu Sans"}
+RC: Any = {"pdf.fonttype": 42, "font.family": "DejaVu Sans"}  # matplotlib rc settings
 
 
 def text_width_in(fig, text: str, size: float, weight: str = "normal") -> float:
@@ -69,7 +70,7 @@ class Flow:
 
     pdf: PdfPages
     footer: str = ""
-    fig: object = None
+    fig: Any = None  # the current page (matplotlib Figure), None between pages
     y: float = MARGIN_IN
     pages: int = 0
 

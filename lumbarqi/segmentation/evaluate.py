@@ -61,6 +61,8 @@ def drop_unlabelled_instances(pred: np.ndarray, ref: np.ndarray, caudal_too: boo
 def per_instance_dice(pred: np.ndarray, case: Case, structure: str) -> dict[str, float]:
     """Dice per labelled instance; predicted voxels go to the nearest labelled instance."""
     values = [v for v, i in case.labels.items() if i.structure == structure]
+    if case.label is None:
+        raise ValueError(f"case {case.name} has no label")
     inst = np.zeros(case.label.shape, dtype=np.int32)
     for v in values:
         inst[case.label == v] = v
@@ -145,7 +147,7 @@ def summarise(task: str, entries: list[dict]) -> dict:
     for e in entries:
         for s, v in e["dice"].items():
             per_structure.setdefault(s, []).append(v)
-    mean = {s: round(float(np.mean(v)), 4) for s, v in per_structure.items()}
+    mean: dict[str, float | None] = {s: round(float(np.mean(v)), 4) for s, v in per_structure.items()}
     every = [v for vals in per_structure.values() for v in vals]
     mean["all"] = round(float(np.mean(every)), 4) if every else None
     accs = [e["level_accuracy"] for e in entries if e["level_accuracy"] is not None]

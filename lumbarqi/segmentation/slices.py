@@ -95,7 +95,7 @@ def _bounds(mask: np.ndarray, cc_axis: int, margin: float) -> tuple[np.ndarray, 
     if cc_axis == 1:
         proj = proj.T  # rows: other axis, cols: cranio-caudal
     n_cc = proj.shape[1]
-    defined = proj.any(axis=1)
+    defined = np.any(proj, axis=1)
     cc = np.arange(n_cc)[None, :]
     top = np.where(proj, cc, -1).max(axis=1).astype(float)
     bot = np.where(proj, cc, n_cc).min(axis=1).astype(float)

@@ -104,13 +104,13 @@ def _has_netrc() -> bool:
 def connect(creds: Credentials):
     """An ``xnat`` session without the data-model parse (only raw REST calls are used)."""
     import xnat
-    from xnat import exceptions as xe
+    from xnat import exceptions as xe  # type: ignore[attr-defined]
 
     logging.getLogger("xnat").setLevel(logging.WARNING)
     xlog = logging.getLogger("lumbarqi.xnatpy")
     xlog.setLevel(logging.WARNING)
     try:
-        return xnat.connect(creds.server, user=creds.user, password=creds.password, no_parse_model=True,
+        return xnat.connect(creds.server, user=creds.user, password=creds.password, no_parse_model=True,  # type: ignore[attr-defined]
                             logger=xlog, loglevel="WARNING", detect_redirect=False)
     except xe.XNATLoginFailedError:
         raise XnatError(f"login to {creds.server} failed: check the user name and password") from None
@@ -137,7 +137,7 @@ class ContainerService:
 
     # -- low level -------------------------------------------------------------------------
     def _call(self, method: str, path: str, what: str, **kwargs):
-        from xnat import exceptions as xe
+        from xnat import exceptions as xe  # type: ignore[attr-defined]
 
         try:
             return getattr(self.session, method)(path, **kwargs)
@@ -171,7 +171,7 @@ class ContainerService:
 
     def register(self, command: dict) -> Registered:
         """POST the command unless one with the same name and image exists; return its ids."""
-        existing = self.find_command(command["name"], command.get("image"))
+        existing: dict | None = self.find_command(command["name"], command.get("image"))
         created = existing is None
         if created:
             response = self._call("post", "/xapi/commands", "registering the command", json=command, accepted_status=[200, 201])
@@ -180,6 +180,8 @@ class ContainerService:
             except ValueError:
                 raise XnatError(f"registering the command: unexpected answer {response.text.strip()[:80]!r}") from None
             existing = self._json(f"/xapi/commands/{command_id}", "reading the registered command")
+        if not isinstance(existing, dict):
+            raise XnatError("registering the command: XNAT did not return it")
         wrappers = {w["name"]: int(w["id"]) for w in existing.get("xnat", []) if "id" in w}
         return Registered(int(existing["id"]), wrappers, created)
 

@@ -269,10 +269,11 @@ def _apply_measured_muscles(results: dict, subj: Subject) -> None:
                 _flag(subj.flags, "biomech_default_muscle", f"{group} {side}: CSA not measured, regression used", structure=group)
             # one factor per group and side, pooled over the measured levels: a single level's mask error
             # must not make one fascicle (and so the whole task) saturate
-            subj.muscle_force_scale[(group, side)] = min(max(pooled[0] / pooled[1] if pooled[1] > 0 else 1.0, 0.05), 5.0)
+            scale = min(max(pooled[0] / pooled[1] if pooled[1] > 0 else 1.0, 0.05), 5.0)
+            subj.muscle_force_scale[(group, side)] = scale
             for f in mus["fascicles"]:  # thoracic bellies are not on the lumbar slices: regression strength
                 if f["track"] in tracks and f.get("belly") != "thoracic":
-                    subj.fmax[(f["name"], side)] *= k
+                    subj.fmax[(f["name"], side)] *= scale
             for t in tracks:
                 for v, ds in shifts.items():
                     p = subj.tracks[(t, side)][v]

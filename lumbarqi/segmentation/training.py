@@ -165,6 +165,17 @@ def _validate(opts: TrainOptions, cfg: ModelConfig, ema: torch.nn.Module, out: P
     return {k: v for k, v in result["mean_dice"].items() if v is not None}
 
 
+def _csv_log(path: Path, resume: bool, header: list[str]):
+    """(open file, csv writer) of a log: appended to when resuming, with its header whenever it starts empty."""
+    append = resume and path.is_file() and path.stat().st_size > 0
+    file = path.open("a" if append else "w", newline="")
+    writer = csv.writer(file)
+    if not append:
+        writer.writerow(header)
+        file.flush()
+    return file, writer
+
+
 def _lr(opts: TrainOptions, step_in_run: int, progress: float) -> float:
     """Warm-up over 50 steps, then polynomial decay over this run's budget (a resumed run restarts the
     schedule from ``opts.lr``: warm restarts)."""
@@ -237,13 +248,8 @@ def train(opts: TrainOptions, cfg: ModelConfig | None = None, log=print) -> dict
     budget_s = (opts.minutes or 0) * 60.0
     if not run_iters and not budget_s:
         raise ValueError("give --epochs or --minutes")
-    append = opts.resume and (out / "train_log.csv").is_file()
-    log_file = (out / "train_log.csv").open("a" if append else "w", newline="")
-    val_file = (out / "val_log.csv").open("a" if append and (out / "val_log.csv").is_file() else "w", newline="")
-    writer, val_writer = csv.writer(log_file), csv.writer(val_file)
-    if not append:
-        writer.writerow(["iteration", "epoch", "seconds", "lr", "loss", "ce", "dice_loss"])
-        val_writer.writerow(["iteration", "seconds", "structure", "dice"])
+    log_file, writer = _csv_log(out / "train_log.csv", opts.resume, ["iteration", "epoch", "seconds", "lr", "loss", "ce", "dice_loss"])
+    val_file, val_writer = _csv_log(out / "val_log.csv", opts.resume, ["iteration", "seconds", "structure", "dice"])
     start, step, running = time.time(), 0, []
     last_ck = last_val = start
     net.train()

@@ -7,10 +7,10 @@ from lumbarqi.segmentation.confidence import FLAG, LOW_CONFIDENCE_BELOW, low_con
 
 
 def test_only_structures_under_their_threshold_are_flagged():
-    conf = {"vertebral_body": 0.97, "disc": LOW_CONFIDENCE_BELOW["disc"] - 0.01, "psoas": 0.99, "spinal_canal": 0.1}
+    conf = {"vertebral_body": LOW_CONFIDENCE_BELOW["vertebral_body"] - 0.01, "disc": 0.5, "psoas": 0.99, "multifidus": 0.99}
     flags = low_confidence_flags(conf)
-    assert [f["structure"] for f in flags] == ["disc"] and flags[0]["code"] == FLAG
-    assert "disc" in flags[0]["message"] and f"{conf['disc']:.2f}" in flags[0]["message"]
+    assert [f["structure"] for f in flags] == ["vertebral_body"] and flags[0]["code"] == FLAG  # discs: no threshold
+    assert "vertebral body" in flags[0]["message"] and f"{conf['vertebral_body']:.2f}" in flags[0]["message"]
     assert low_confidence_flags(conf, thresholds={}) == []
 
 

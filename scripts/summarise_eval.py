@@ -35,10 +35,9 @@ def table(results: list[dict], per_level: bool) -> list[str]:
                 if d is not None and structure != "sacrum":
                     acc[(s, structure, "all")].append(d)
             if per_level:
-                for structure, levels in (entry.get("dice_per_level") or {}).items():
-                    for level, d in levels.items():
-                        if d is not None and re.match(r"^[TL]\d|^L\d/", level):
-                            acc[(s, structure, level)].append(d)
+                for level, d in (entry.get("dice_per_level") or {}).items():  # {level or label name: Dice}
+                    if isinstance(d, (int, float)) and re.match(r"^[TL]\d", level):
+                        acc[(s, "disc" if "/" in level else "vertebral_body", level)].append(d)
         cells.append(acc)
     keys = sorted({k for c in cells for k in c}, key=lambda k: ([n for _, n in SETS].index(k[0]) if k[0] in [n for _, n in SETS] else 99, k[1], k[2] != "all", k[2]))
     lines = ["| data set | structure | level | " + " | ".join(f"run {i + 1}" for i in range(len(results))) + " |",

@@ -103,7 +103,7 @@ def load_inputs(study_dir: Path) -> ReportingInputs:
     results.pop("phantom", None)
     results["flags"] = [{"code": "phantom_input", "level": None, "structure": None,
                          "message": "synthetic phantom study, labels are truth maps"},
-                        {"code": "low_confidence", "level": "L5/S1", "structure": "disc",
+                        {"code": "low_confidence_segmentation", "level": "L5/S1", "structure": "disc",
                          "message": "test flag on the L5/S1 disc"}]
     maps = truth["phantom"]["truth_label_maps"]
     labelled, sources, files = [], {}, []

@@ -82,7 +82,7 @@ def test_report_pages_readable(written, phantom_inputs):
         assert f"[{n}]" in first and ref.split(".")[0] in first
     assert "Zhang F" in first and "Wilke HJ" in first
     # the notes are the flags in plain words (grouped), not codes
-    assert "Low confidence (L5/S1)" in first and "low_confidence" not in first
+    assert "Segmentation uncertain (L5/S1)" in first and "low_confidence" not in first
     all_text = " ".join(w[4] for p in pages for w in p["words"])
     assert "All notes" in all_text and "Against published ranges" in all_text
 

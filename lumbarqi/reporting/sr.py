@@ -333,10 +333,10 @@ def build_sr(results: dict, segs: list[SegInfo], models_dir: Path | None = None)
         name="lumbarqi", manufacturer_name=MANUFACTURER, model_name="lumbarqi")
     context = hd.sr.ObservationContext(observer_device_context=hd.sr.ObserverContext(
         observer_type=dcm_codes.DCM.Device, observer_identifying_attributes=device))
-    sources: list[Dataset] = []  # a multi-frame source is the source of every slice: once in the library and evidence
+    by_uid: dict[str, Dataset] = {}  # a multi-frame source is the source of every slice: once in the library and evidence
     for ds in (ds for s in segs for ds in s.source_images):
-        if all(str(ds.SOPInstanceUID) != str(o.SOPInstanceUID) for o in sources):
-            sources.append(ds)
+        by_uid.setdefault(str(ds.SOPInstanceUID), ds)
+    sources = list(by_uid.values())
     report = hd.sr.MeasurementReport(
         observation_context=context, procedure_reported=codes.PROCEDURE,
         imaging_measurements=groups,

@@ -150,12 +150,16 @@ def augment_intensity(x: torch.Tensor, target: torch.Tensor, aug: AugmentConfig,
 
 
 def make_batch(cases: list[SliceCase], cfg: ModelConfig, aug: AugmentConfig,
-               rng: np.random.Generator, batch_size: int, augment: bool = True
-               ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
-    """A batch (x (B, Cin, P, P), target (B, P, P), available (B, C, P, P)) from random cases."""
+               rng: np.random.Generator, batch_size: int, augment: bool = True,
+               weights: np.ndarray | None = None) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """A batch (x (B, Cin, P, P), target (B, P, P), available (B, C, P, P)) from random cases.
+
+    ``weights``: probability of each case (None: uniform).
+    """
     xs, ts, avs = [], [], []
     for _ in range(batch_size):
-        sc = cases[int(rng.integers(len(cases)))]
+        pick = rng.integers(len(cases)) if weights is None else rng.choice(len(cases), p=weights)
+        sc = cases[int(pick)]
         x, t, a = sample_patch(sc, cfg, aug, rng, augment)
         if augment:
             x = augment_intensity(x, t, aug, rng, cfg.plane)

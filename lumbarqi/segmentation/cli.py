@@ -32,6 +32,22 @@ def _check_dirs(dirs: list[str]) -> None:
             raise UsageError(f"--data folder not found: {d}")
 
 
+def _class_shares(values: list[str] | None) -> dict[str, float]:
+    """``["sacrum=0.4"]`` -> ``{"sacrum": 0.4}``; a malformed value is a usage error."""
+    shares: dict[str, float] = {}
+    for value in values or []:
+        name, _, share = value.partition("=")
+        try:
+            shares[name.strip()] = float(share)
+        except ValueError:
+            raise UsageError(f"--class-share wants CLASS=FRACTION, got {value!r}") from None
+        if not 0.0 < shares[name.strip()] < 1.0:
+            raise UsageError(f"--class-share {value}: the fraction must lie between 0 and 1")
+    if sum(shares.values()) >= 1.0:
+        raise UsageError("--class-share: the fractions must add up to less than 1")
+    return shares
+
+
 def run_train(args: argparse.Namespace) -> int:
     """Handler of ``train``."""
     from .training import TrainOptions, train
@@ -51,6 +67,7 @@ def run_train(args: argparse.Namespace) -> int:
         fold=args.fold, folds=args.folds, batch_size=args.batch_size, lr=args.lr,
         seed=args.seed, threads=args.threads, init=args.init, resume=args.resume, device=args.device,
         validate_minutes=args.validate_minutes, checkpoint_minutes=args.checkpoint_minutes,
+        class_share=_class_shares(args.class_share),
     )
     try:
         train(opts, log=lambda m: print(m, file=sys.stderr, flush=True))
@@ -122,6 +139,9 @@ def add_subcommands(subparsers: argparse._SubParsersAction) -> None:
     tr.add_argument("--device", default="cpu", help="torch device, e.g. cpu or cuda (default cpu)")
     tr.add_argument("--validate-minutes", type=float, default=10.0,
                     help="score the held-out real cases this often (val_log.csv; 0: only at the end)")
+    tr.add_argument("--class-share", action="append", metavar="CLASS=FRACTION",
+                    help="draw this fraction of each batch from the cases that label CLASS (repeatable), "
+                         "e.g. sacrum=0.4 keeps the only sacrum-labelled source in the mix")
     tr.add_argument("--checkpoint-minutes", type=float, default=5.0, help="write <out>/checkpoint.pt this often")
     tr.set_defaults(func=lambda a: _guard(run_train, a, "train"))
 

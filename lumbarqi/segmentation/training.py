@@ -51,6 +51,32 @@ class TrainOptions:
     device: str = "cpu"
     checkpoint_minutes: float = 5.0
     validate_minutes: float = 10.0  # validation Dice on the held-out real cases this often (0: only at the end)
+    class_share: dict[str, float] = field(default_factory=dict)  # class -> share of each batch from cases labelling it
+
+
+def case_weights(cases: list, classes: tuple[str, ...], class_share: dict[str, float]) -> np.ndarray | None:
+    """Sampling probability per training case so that cases labelling a class fill its share of a batch.
+
+    ``class_share`` maps a class name (e.g. ``sacrum``) to the fraction of patches drawn from the
+    cases that label it; the remaining cases share the rest evenly. None: every case equally likely.
+    """
+    if not class_share:
+        return None
+    n = len(cases)
+    weights = np.zeros(n)
+    claimed = np.zeros(n, dtype=bool)
+    for name, share in class_share.items():
+        if name not in classes:
+            raise ValueError(f"--class-share {name}: not a class of this task ({', '.join(classes[1:])})")
+        members = np.array([bool(c.labelled[classes.index(name)]) and not claimed[i] for i, c in enumerate(cases)])
+        if not members.any():
+            raise ValueError(f"--class-share {name}: no training case labels {name}")
+        weights[members] = share / members.sum()
+        claimed |= members
+    rest = ~claimed
+    if rest.any():
+        weights[rest] = max(0.0, 1.0 - weights.sum()) / rest.sum()
+    return weights / weights.sum()
 
 
 def marginal_loss(logits: torch.Tensor, target: torch.Tensor, available: torch.Tensor
@@ -225,6 +251,9 @@ def train(opts: TrainOptions, cfg: ModelConfig | None = None, log=print) -> dict
     labelled = np.any([c.labelled for c in cases], axis=0)
     cfg.trained_classes = tuple(c for c, ok in zip(cfg.classes, labelled, strict=True) if ok)
     aug = AugmentConfig()
+    weights = case_weights(cases, cfg.classes, opts.class_share)
+    if weights is not None:
+        log("batch shares: " + ", ".join(f"{k} {v:.0%}" for k, v in opts.class_share.items()))
     net = build_network(cfg).to(device)
     if opts.init and not opts.resume:
         start_from = torch.jit.load(str(Path(opts.init) / cfg.model_file), map_location="cpu")
@@ -260,7 +289,7 @@ def train(opts: TrainOptions, cfg: ModelConfig | None = None, log=print) -> dict
         lr = _lr(opts, step, progress)
         for g in optim.param_groups:
             g["lr"] = lr
-        batch = tuple(t.to(device) for t in make_batch(cases, cfg, aug, rng, opts.batch_size))
+        batch = tuple(t.to(device) for t in make_batch(cases, cfg, aug, rng, opts.batch_size, weights=weights))
         running.append(_step(net, ema, optim, batch, state.iteration))
         step += 1
         state.iteration += 1
@@ -289,7 +318,7 @@ def train(opts: TrainOptions, cfg: ModelConfig | None = None, log=print) -> dict
         "iterations": state.iteration, "epochs": round(state.iteration / iters_per_epoch, 2),
         "batch_size": opts.batch_size, "train_seconds": round(state.seconds, 1), "parameters": n_params,
         "seed": opts.seed, "augmentation": asdict(aug), "weights": "exponential moving average",
-        "init": opts.init, "lr": opts.lr, "fold": opts.fold, "folds": opts.folds,
+        "init": opts.init, "lr": opts.lr, "fold": opts.fold, "folds": opts.folds, "class_share": opts.class_share,
     }
     val = _log_validation(opts, cfg, ema, out, real_heldout, state.iteration, state.seconds, val_writer, val_file, log)
     log_file.close()

@@ -77,3 +77,25 @@ def test_synthesised_cases_train_without_an_image(tmp_path, tiny_cfg):
                         batch_size=2, holdout=["real_b"], validate_minutes=0)
     summary = train(opts, cfg=tiny_cfg, log=lambda m: None)
     assert summary["train_cases"] == ["synth_a"] and summary["iterations"] >= 1
+
+
+def test_class_share_fills_its_fraction_of_each_batch():
+    from types import SimpleNamespace
+
+    from lumbarqi.segmentation.training import case_weights
+
+    classes = ("background", "vertebral_body", "sacrum")
+    with_sacrum = [SimpleNamespace(labelled=np.array([True, True, True]))]
+    without = [SimpleNamespace(labelled=np.array([True, True, False])) for _ in range(9)]
+    weights = case_weights(with_sacrum + without, classes, {"sacrum": 0.4})
+    assert weights is not None
+    assert np.isclose(weights[0], 0.4) and np.allclose(weights[1:], 0.6 / 9)
+    draws = np.random.default_rng(0).choice(10, size=4000, p=weights)
+    assert abs(np.mean(draws == 0) - 0.4) < 0.03
+    assert case_weights(without, classes, {}) is None
+    try:
+        case_weights(without, classes, {"sacrum": 0.4})
+    except ValueError as exc:
+        assert "no training case labels sacrum" in str(exc)
+    else:
+        raise AssertionError("a share for a class no case labels must be refused")

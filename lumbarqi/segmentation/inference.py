@@ -10,7 +10,9 @@ maximum softmax inside the structure) is reported per structure.
 """
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+import hashlib
+import json
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 
 import nibabel as nib
@@ -21,6 +23,7 @@ from scipy import ndimage
 
 from lumbarqi.geometry import LPS_TO_RAS
 
+from . import result_cache
 from .cases import slice_axis
 from .network import ModelConfig, load_model, normalise
 from .slices import neighbour_offset
@@ -90,6 +93,15 @@ class SegmentationEngine:
         self.device = torch.device(device or ("cuda" if torch.cuda.is_available() else "cpu"))
         self.model, self.cfg = load_model(model_dir, self.device)
         self.batch_size = batch_size
+        self.digest = self._digest(Path(model_dir))
+
+    def _digest(self, model_dir: Path) -> str:
+        """Weights + every setting that shapes the output (not the task name or notes)."""
+        h = hashlib.blake2b((model_dir / self.cfg.model_file).read_bytes(), digest_size=20)
+        settings = {k: v for k, v in asdict(self.cfg).items() if k not in ("task", "notes", "version")}
+        h.update(json.dumps(settings, sort_keys=True, default=str).encode())
+        h.update(str(self.device).encode())
+        return h.hexdigest()
 
     @property
     def classes(self) -> tuple[str, ...]:
@@ -138,9 +150,14 @@ class SegmentationEngine:
         ``affine_lps``: 4x4 voxel index -> patient LPS (mm). Classes the model
         was not trained on (``cfg.trained_classes``) are folded into background.
         """
+        if np.ndim(volume) != 3:
+            raise ValueError(f"expected a 3D volume, got shape {np.shape(volume)}")
+        key = result_cache.input_key(self.digest, volume, affine_lps, clean)
+        seg = result_cache.shared(key, lambda: self._segment(volume, affine_lps, clean))
+        return replace(seg, confidence=dict(seg.confidence))  # the label map is shared and read-only
+
+    def _segment(self, volume: np.ndarray, affine_lps: np.ndarray, clean: bool) -> Segmentation:
         cfg = self.cfg
-        if volume.ndim != 3:
-            raise ValueError(f"expected a 3D volume, got shape {volume.shape}")
         canon, ornt, spacing = to_canonical(np.asarray(volume), affine_lps)
         axis = slice_axis(cfg.plane)
         others = [a for a in range(3) if a != axis]
@@ -158,5 +175,6 @@ class SegmentationEngine:
         conf = {name: float(confidence_map[labels == c].mean())
                 for c, name in enumerate(cfg.classes) if c and np.any(labels == c)}
         labels = from_canonical(np.moveaxis(labels, 0, axis), ornt)
+        labels.setflags(write=False)
         return Segmentation(labels=labels, classes=cfg.classes, confidence=conf,
                             affine_lps=np.asarray(affine_lps, dtype=float))

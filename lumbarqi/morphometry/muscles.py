@@ -199,7 +199,9 @@ def choose_slices(axial: list[LabelledVolume], analysis: SpineAnalysis) -> tuple
             g = lv.volume.geometry
             n = g.normal * np.sign(g.normal[2] or 1.0)
             offs = np.array([(g.slice_centre(k) - frame.centre) @ n for k in range(g.n_slices)])
-            k = int(np.argmin(np.abs(offs)))
+            dist = np.abs(offs)
+            dist[list(lv.volume.missing_slices)] = np.inf  # a missing slice has no image to measure on
+            k = int(np.argmin(dist))
             _, r, c = g.lps_to_voxel(frame.centre[None])[0]
             covered = 0 <= r < g.rows and 0 <= c < g.cols
             if covered and abs(offs[k]) <= g.slice_spacing_mm and (best is None or abs(offs[k]) < abs(best[2])):

@@ -24,8 +24,8 @@ DCIODVFY, SEGIMAGE2ITK, TID1500READER = (BIN / t for t in ("dciodvfy", "segimage
 
 def _drop_middle_instance(study: Path, truth: dict, dest: Path) -> tuple[Path, dict]:
     """A copy of the study without the middle instance of its sagittal T1: (folder, what was removed)."""
-    shutil.copytree(study / "DICOM", dest)
-    files = sorted((dest / f"S{truth['series']['sagittal_t1']['series_number']:03d}").glob("*.dcm"))
+    shutil.copytree(study / "DICOM", dest / "DICOM")
+    files = sorted((dest / "DICOM" / f"S{truth['series']['sagittal_t1']['series_number']:03d}").glob("*.dcm"))
     by_position = sorted(files, key=lambda p: int(pydicom.dcmread(p, stop_before_pixels=True).InstanceNumber))
     victim = by_position[len(by_position) // 2]
     ds = pydicom.dcmread(victim, stop_before_pixels=True)
@@ -145,3 +145,25 @@ def _walk(item):
     for child in getattr(item, "ContentSequence", []) or []:
         yield child
         yield from _walk(child)
+
+
+@pytest.mark.slow
+def test_enhanced_mr_with_a_lost_frame_position(gap_study, small_truth, tmp_path):
+    """The same study as Enhanced MR objects (the sagittal T1's 10 frames leave a gap of two spacings): the SEG
+    references every frame that exists, once, and stays dciodvfy clean."""
+    from multiframe_inputs import convert_study
+
+    inp = convert_study(gap_study[0], tmp_path / "enhanced", "enhanced")
+    run = run_pipeline(inp, tmp_path / "out")
+    assert run.returncode in (0, 3), run.stderr
+    r = run.results
+    assert r["series"]["sagittal_t1"]["weighting"] == "T1" and "missing_slices" in {f["code"] for f in r["flags"]}
+    assert len(r["discs"]) >= 5 and len(r["vertebrae"]) >= 5
+    sag_uid = small_truth["series"]["sagittal_t1"]["series_instance_uid"]
+    (path,) = [p for p in sorted((run.out / "dicom").glob("seg_*.dcm"))
+               if pydicom.dcmread(p, stop_before_pixels=True).ReferencedSeriesSequence[0].SeriesInstanceUID == sag_uid]
+    seg = pydicom.dcmread(path)
+    frames = {int(f.DerivationImageSequence[0].SourceImageSequence[0].ReferencedFrameNumber) for f in seg.PerFrameFunctionalGroupsSequence}
+    assert frames == set(range(1, gap_study[1]["n_slices"]))  # the object holds n - 1 frames
+    if DCIODVFY.exists():
+        assert _errors(path) == [] and _errors(run.out / "dicom" / "sr_measurements.dcm") == []

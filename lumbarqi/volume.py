@@ -58,6 +58,21 @@ class SeriesVolume:
         return min(present, key=lambda j: (abs(j - k), j)) if present else int(round(k))
 
 
+def fill_missing(array: np.ndarray, missing: tuple[int, ...] | list[int]) -> None:
+    """Fill the slices ``missing`` of ``array`` [slice, row, col] in place by linear interpolation between the
+    nearest slices on either side that are not missing (the nearest one alone at an end)."""
+    gone = set(missing)
+    present = [k for k in range(array.shape[0]) if k not in gone]
+    for k in sorted(gone):
+        below = max((j for j in present if j < k), default=None)
+        above = min((j for j in present if j > k), default=None)
+        if below is None or above is None:
+            array[k] = array[above if below is None else below]
+            continue
+        w = (k - below) / (above - below)
+        array[k] = (1 - w) * array[below] + w * array[above]
+
+
 @dataclass
 class LabelledVolume:
     """A label map (``lumbarqi.labels`` numbering) on the grid of ``volume``."""

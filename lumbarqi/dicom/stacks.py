@@ -27,7 +27,7 @@ from lumbarqi.dicom.multiframe import FrameHeader, read_frames
 from lumbarqi.dicom.scan import drop_unconvertible, quiet_pydicom
 from lumbarqi.errors import LumbarqiError
 from lumbarqi.geometry import StackGeometry, vec3
-from lumbarqi.volume import SeriesVolume
+from lumbarqi.volume import SeriesVolume, fill_missing
 
 
 @dataclass
@@ -272,21 +272,6 @@ def read_volume(stack: Stack, series_uid: str, description: str, stack_index: in
     frame_numbers = [getattr(h, "frame_number", 0) if isinstance(h, FrameHeader) else 0 for _, h in stack.instances]
     return SeriesVolume(array, g, series_uid, description, stack_index, uids, [p for p, _ in stack.instances],
                         frame_numbers if any(frame_numbers) else [], missing_slices=tuple(stack.missing_slices))
-
-
-def fill_missing(array: np.ndarray, missing: tuple[int, ...] | list[int]) -> None:
-    """Fill the slices ``missing`` of ``array`` [slice, row, col] in place by linear interpolation between the
-    nearest slices on either side that are not missing (the nearest one alone at an end)."""
-    gone = set(missing)
-    present = [k for k in range(array.shape[0]) if k not in gone]
-    for k in sorted(gone):
-        below = max((j for j in present if j < k), default=None)
-        above = min((j for j in present if j > k), default=None)
-        if below is None or above is None:
-            array[k] = array[above if below is None else below]
-            continue
-        w = (k - below) / (above - below)
-        array[k] = (1 - w) * array[below] + w * array[above]
 
 
 def _multiframe_pixels(stack: Stack, description: str) -> dict[tuple[Path, int], np.ndarray]:

@@ -7,7 +7,8 @@ import numpy as np
 import pytest
 from pydicom.dataset import Dataset
 
-from lumbarqi.dicom.stacks import Stack, fill_missing, max_missing, missing_slices_message, split_stacks
+from lumbarqi.dicom.stacks import Stack, max_missing, missing_slices_message, split_stacks
+from lumbarqi.volume import fill_missing
 
 SPACING = 4.4
 

@@ -72,7 +72,7 @@ def measure_all(state: RunState, sagittal: LabelledVolume | None, axial: list[La
     r = state.results
     analysis = None
     if sagittal is not None:
-        analysis = analyse_spine(sagittal.label, sagittal.volume.geometry)
+        analysis = analyse_spine(sagittal.label, sagittal.volume.geometry, sagittal.volume.missing_slices)
         r["discs"], r["vertebrae"] = analysis.discs, analysis.vertebrae
         if analysis.lordosis_deg is not None:
             r["lordosis_deg"] = analysis.lordosis_deg

@@ -19,7 +19,7 @@ from lumbarqi import labels as L
 from lumbarqi.dicom.fallback import first_readable, record_fallback
 from lumbarqi.dicom.scan import ScanReport, StudyHeaders, scan_folder
 from lumbarqi.dicom.selection import Selection, load_rules, select_series, substitutions
-from lumbarqi.dicom.stacks import read_volume
+from lumbarqi.dicom.stacks import missing_slices_message, read_volume
 from lumbarqi.errors import EXIT_NO_INPUT, EXIT_OK, EXIT_PARTIAL, LumbarqiError
 from lumbarqi.results import flag, new_results
 from lumbarqi.volume import SeriesVolume
@@ -165,6 +165,10 @@ def _input_flags(state: RunState, report: ScanReport, selection: Selection) -> N
             if s.spacing_deviation > 0.1:
                 flag(state.results, "uneven_slice_spacing", f"series {c.series.description!r}: slice spacing varies by up to "
                      f"{100 * s.spacing_deviation:.0f}% of {s.geometry.slice_spacing_mm:.2f} mm; positions taken as even")
+            if s.missing_slices:
+                message = missing_slices_message(s, f"{c.role.split('_')[0]} {c.weighting} series {c.series.description!r}")
+                log.warning("missing slices: %s", message)
+                flag(state.results, "missing_slices", message)
 
 
 def subject_from_header(study: StudyHeaders) -> dict:

@@ -30,10 +30,17 @@ def add_subcommands(subparsers) -> None:
 
 
 def _stacks(choice: Choice) -> list[dict]:
-    """Geometry of the stacks a chosen series contributes (mm)."""
+    """Geometry of the stacks a chosen series contributes (mm); ``missing_slices``: slice numbers (1-based) without an image."""
     return [{"n_slices": s.geometry.n_slices, "matrix": [s.geometry.rows, s.geometry.cols],
              "pixel_spacing_mm": [round(s.geometry.row_spacing_mm, 3), round(s.geometry.col_spacing_mm, 3)],
-             "slice_spacing_mm": round(s.geometry.slice_spacing_mm, 3)} for s in choice.stacks]
+             "slice_spacing_mm": round(s.geometry.slice_spacing_mm, 3),
+             **({"missing_slices": [k + 1 for k in s.missing_slices]} if s.missing_slices else {})} for s in choice.stacks]
+
+
+def _slices(stack: dict) -> str:
+    """'11', or '11 (slice 6 missing)' for a stack with lost instances."""
+    gone = stack.get("missing_slices") or []
+    return f"{stack['n_slices']} (slice{'s' if len(gone) > 1 else ''} {', '.join(map(str, gone))} missing)" if gone else str(stack["n_slices"])
 
 
 def study_decision(study: StudyHeaders, selection: Selection, rules: dict) -> dict:
@@ -73,7 +80,7 @@ def format_table(decisions: list[dict], report: ScanReport) -> str:
         rows = ([("sagittal", d["series"]["sagittal_t1"])] if d["series"]["sagittal_t1"] else [])
         rows += [("axial", e) for e in d["series"]["axial_t1"]] + [("refused", e) for e in d["series"]["rejected"]]
         for role, e in rows:
-            stacks = f" -> stacks of {'+'.join(str(s['n_slices']) for s in e['stacks'])} slices" if e.get("stacks") else ""
+            stacks = f" -> stacks of {'+'.join(_slices(s) for s in e['stacks'])} slices" if e.get("stacks") else ""
             lines.append(f"  {_series_number(e, numbers):>6s}  {e['description'][:24]:24s}  {role:11s}  {e['reason']}{stacks}")
     lines.append(report.summary())
     return "\n".join(lines)

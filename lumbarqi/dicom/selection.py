@@ -194,7 +194,9 @@ def classify(series: SeriesHeaders, rules: dict) -> Choice:
         if not fitting or wt not in weightings(c):
             continue
         plane = c["orientation"]
-        why = f"{plane} {wt} ({_timing(ds)}), {sum(s.geometry.n_slices for s in fitting)} slices in {len(fitting)} stack(s)"
+        gone = sum(len(s.missing_slices) for s in fitting)
+        why = (f"{plane} {wt} ({_timing(ds)}), {sum(s.geometry.n_slices for s in fitting)} slices"
+               f"{f' ({gone} missing)' if gone else ''} in {len(fitting)} stack(s)")
         score = _score(series, fitting, rules, wt)
         return Choice(series, sel["name"], why, fitting, score, wt, weightings(c).index(wt))
     plane = orientation(stacks[0])[0]

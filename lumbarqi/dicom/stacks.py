@@ -4,6 +4,14 @@ A stack is a run of parallel, equally spaced slices. A series of tilted axial
 blocks holds several; a 3-plane localizer holds one per orientation. Slices
 are ordered along the DICOM normal (row x column), so stack geometry is a
 :class:`~lumbarqi.geometry.StackGeometry` with positive slice spacing.
+
+A lost instance leaves a gap of two (or three) slice spacings inside a stack.
+Such a gap is bridged rather than split (at most :data:`MAX_MISSING_RUN` slices
+in a row and :func:`max_missing` in all): the stack keeps the geometry of the
+complete, evenly spaced stack, and the positions without an image are its
+``missing_slices``. :func:`read_volume` fills them by linear interpolation of
+their neighbours, for the networks only; nothing is measured on them or
+written for them (see docs/inputs.md, "Archive realities").
 """
 from __future__ import annotations
 
@@ -19,7 +27,7 @@ from lumbarqi.dicom.multiframe import FrameHeader, read_frames
 from lumbarqi.dicom.scan import drop_unconvertible, quiet_pydicom
 from lumbarqi.errors import LumbarqiError
 from lumbarqi.geometry import StackGeometry, vec3
-from lumbarqi.volume import SeriesVolume
+from lumbarqi.volume import SeriesVolume, fill_missing
 
 
 @dataclass
@@ -31,6 +39,33 @@ class Stack:
     duplicates: int = 0  # instances dropped because another slice sat at the same position
     spacing_deviation: float = 0.0  # largest |gap - median gap| / median gap
     shear_deg: float = 0.0  # angle between the slice normal and the line through the slice positions
+    missing_slices: tuple[int, ...] = ()  # slice indices (of the complete stack) without an image: lost instances
+
+    @property
+    def slice_indices(self) -> list[int]:
+        """The slice index of each of ``instances`` in the complete stack."""
+        missing = set(self.missing_slices)
+        return [k for k in range(self.geometry.n_slices) if k not in missing]
+
+
+#: Most slices lost in a row that a gap inside a stack may stand for and still be bridged.
+MAX_MISSING_RUN = 2
+#: A gap bridged is within this fraction of the typical spacing of a whole multiple of it.
+GAP_TOLERANCE = 0.2
+
+
+def max_missing(n_slices: int) -> int:
+    """Most slices a complete stack of ``n_slices`` may miss in all: 10 %, at least one."""
+    return max(1, n_slices // 10)
+
+
+def missing_slices_message(stack: Stack, what: str) -> str:
+    """One line for the ``missing_slices`` flag, e.g. "sagittal T1 series 't1': slice 6 of 11 missing (lost instance); ..."."""
+    ks = [k + 1 for k in stack.missing_slices]
+    which = f"slice {ks[0]}" if len(ks) == 1 else "slices " + ", ".join(map(str, ks))
+    lost = "lost instance" if len(ks) == 1 else "lost instances"
+    return (f"{what}: {which} of {stack.geometry.n_slices} missing ({lost}); interpolated from the neighbouring slices "
+            "for segmentation only: not measured on, no SEG frame, no SR reference")
 
 
 def _floats(value, n: int) -> np.ndarray | None:
@@ -105,26 +140,60 @@ def split_stacks(instances: list[tuple[Path, Dataset]]) -> list[Stack]:
                 dropped.append(0)
             else:  # a repeated position: keep the first (lowest InstanceNumber), count the rest
                 dropped[-1] += 1
-        runs: list[list] = [[0]]
-        gaps = np.diff([m[0] for m in unique])
-        typical = float(np.median(gaps)) if gaps.size else 0.0
-        for i, gap in enumerate(gaps, start=1):
-            if typical and abs(gap - typical) > 0.5 * typical:
-                runs.append([i])
-            else:
-                runs[-1].append(i)
-        for run in runs:
-            stacks.append(_make_stack(key, [unique[i] for i in run], sum(dropped[i] for i in run)))
+        for run, steps in _runs([m[0] for m in unique]):
+            stacks.append(_make_stack(key, [unique[i] for i in run], sum(dropped[i] for i in run), steps))
     stacks.sort(key=lambda s: min(_instance_number(ds) for _, ds in s.instances))
     return stacks
 
 
-def _make_stack(key, run, duplicates: int = 0) -> Stack:
+def _runs(positions: list[float]) -> list[tuple[list[int], list[int]]]:
+    """Split sorted slice positions where the spacing jumps: (indices into ``positions``, slice steps between them).
+
+    A gap of k typical spacings (2 <= k <= MAX_MISSING_RUN + 1, within GAP_TOLERANCE) is k - 1 lost
+    slices: bridged (step k) while the run misses no more than :func:`max_missing` slices in all;
+    every other jump starts a new run.
+    """
+    gaps = np.diff(positions)
+    typical = float(np.median(gaps)) if gaps.size else 0.0
+    runs: list[tuple[list[int], list[int]]] = [([0], [])]
+    for i, gap in enumerate(gaps, start=1):
+        ratio = gap / typical if typical else 1.0
+        k = int(round(ratio))
+        if abs(ratio - 1) <= 0.5:
+            step = 1
+        elif 2 <= k <= MAX_MISSING_RUN + 1 and abs(ratio - k) <= GAP_TOLERANCE:
+            step = k
+        else:
+            runs.append(([i], []))
+            continue
+        runs[-1][0].append(i)
+        runs[-1][1].append(step)
+    out: list[tuple[list[int], list[int]]] = []
+    for members, steps in runs:  # a run missing too many slices is split at each of its gaps, as before
+        if sum(steps) - len(steps) <= max_missing(sum(steps) + 1):
+            out.append((members, steps))
+            continue
+        out.append(([members[0]], []))
+        for member, step in zip(members[1:], steps, strict=True):
+            if step > 1:
+                out.append(([member], []))
+            else:
+                out[-1][0].append(member)
+                out[-1][1].append(1)
+    return out
+
+
+def _make_stack(key, run, duplicates: int = 0, steps: list[int] | None = None) -> Stack:
+    """A stack of the instances ``run``; ``steps``: slice steps between them (>1 where slices are missing)."""
     row, col = np.asarray(key[0]), np.asarray(key[1])
     normal = np.cross(row, col)
     first = run[0][3]
+    steps = steps or [1] * (len(run) - 1)
+    index = np.concatenate([[0], np.cumsum(steps)]).astype(int)  # slice index of each instance in the complete stack
+    n_slices = int(index[-1]) + 1
+    missing = tuple(sorted(set(range(n_slices)) - {int(k) for k in index}))
     positions = np.asarray([m[0] for m in run])
-    gaps = np.diff(positions)
+    gaps = np.diff(positions) / np.asarray(steps, float)  # per slice step
     thickness_hdr = _float(first.get("SliceThickness"))
     if len(run) > 1:
         spacing = float(np.median(gaps))
@@ -134,7 +203,7 @@ def _make_stack(key, run, duplicates: int = 0) -> Stack:
     deviation = float(np.max(np.abs(gaps - spacing)) / spacing) if len(run) > 2 and spacing else 0.0
     shear = 0.0
     if len(run) > 1:  # slices must follow their normal; a sideways drift is a tilted (sheared) stack
-        step = (run[-1][1] - run[0][1]) / (len(run) - 1)
+        step = (run[-1][1] - run[0][1]) / (n_slices - 1)
         along = float(step @ normal)
         sideways = float(np.linalg.norm(step - along * normal))
         shear = float(np.degrees(np.arctan2(sideways, abs(along)))) if sideways > 0.05 else 0.0
@@ -145,13 +214,13 @@ def _make_stack(key, run, duplicates: int = 0) -> Stack:
         col_dir=vec3(col),
         rows=int(key[2]),
         cols=int(key[3]),
-        n_slices=len(run),
+        n_slices=n_slices,
         row_spacing_mm=row_spacing,
         col_spacing_mm=col_spacing,
         slice_spacing_mm=abs(spacing) or thickness,
         slice_thickness_mm=thickness,
     )
-    return Stack(geometry, [(m[2], m[3]) for m in run], duplicates, deviation, shear)
+    return Stack(geometry, [(m[2], m[3]) for m in run], duplicates, deviation, shear, missing)
 
 
 #: Largest volume read into memory (float32 voxels): far above any clinical series.
@@ -168,14 +237,19 @@ def _pixel_problem(exc: Exception, ds: Dataset | None) -> str:
 
 
 def read_volume(stack: Stack, series_uid: str, description: str, stack_index: int) -> SeriesVolume:
-    """Read the pixels of ``stack`` (rescaled to float32) into a SeriesVolume."""
+    """Read the pixels of ``stack`` (rescaled to float32) into a SeriesVolume.
+
+    Its missing slices (lost instances) are filled by linear interpolation of the nearest
+    slices on either side and listed in ``SeriesVolume.missing_slices``; the per-image lists
+    (SOP instance UIDs, paths, frames) hold the slices that have an image.
+    """
     g = stack.geometry
     if g.n_slices * g.rows * g.cols > MAX_VOXELS:
         raise LumbarqiError(f"series {description!r} is too large to read ({g.n_slices} x {g.rows} x {g.cols})")
     array = np.empty((g.n_slices, g.rows, g.cols), np.float32)
     uids: list[str] = []
     frames = _multiframe_pixels(stack, description)
-    for k, (path, header) in enumerate(stack.instances):
+    for k, (path, header) in zip(stack.slice_indices, stack.instances, strict=True):
         ds: Dataset = header
         try:
             with quiet_pydicom():
@@ -192,11 +266,12 @@ def read_volume(stack: Stack, series_uid: str, description: str, stack_index: in
         slope, intercept = _float(ds.get("RescaleSlope"), 1.0) or 1.0, _float(ds.get("RescaleIntercept"), 0.0) or 0.0
         array[k] = pixels.astype(np.float32) * slope + intercept
         uids.append(str(ds.get("SOPInstanceUID", "") or ""))
+    fill_missing(array, stack.missing_slices)
     if not np.isfinite(array).all():
         raise LumbarqiError(f"series {description!r} holds non-finite pixel values")
     frame_numbers = [getattr(h, "frame_number", 0) if isinstance(h, FrameHeader) else 0 for _, h in stack.instances]
     return SeriesVolume(array, g, series_uid, description, stack_index, uids, [p for p, _ in stack.instances],
-                        frame_numbers if any(frame_numbers) else [])
+                        frame_numbers if any(frame_numbers) else [], missing_slices=tuple(stack.missing_slices))
 
 
 def _multiframe_pixels(stack: Stack, description: str) -> dict[tuple[Path, int], np.ndarray]:

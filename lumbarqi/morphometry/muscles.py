@@ -42,7 +42,7 @@ from scipy.interpolate import CubicSpline
 
 from lumbarqi import labels as L
 from lumbarqi.geometry import StackGeometry
-from lumbarqi.volume import LabelledVolume
+from lumbarqi.volume import LabelledVolume, fill_missing
 
 from .quality import check_muscle, flag
 from .spine import SpineAnalysis, analyse_spine
@@ -162,10 +162,12 @@ def mask_outline(mask: np.ndarray, max_points: int = 240) -> np.ndarray | None:
     return np.column_stack([xy[:, 1] - 1.0, xy[:, 0] - 1.0])  # (row, col) without the padding
 
 
-def _reslice(label: np.ndarray, g: StackGeometry, point: np.ndarray, e_lat: np.ndarray, e_ap: np.ndarray) -> dict:
+def _reslice(label: np.ndarray, g: StackGeometry, point: np.ndarray, e_lat: np.ndarray, e_ap: np.ndarray,
+             missing: tuple[int, ...] = ()) -> dict:
     """Label value -> (area mm2, centroid LPS mm) on the plane (point; e_lat, e_ap), from the
     label stack resampled with per-label linear interpolation (points beyond half a slice
-    outside the stack count as empty)."""
+    outside the stack count as empty; a missing slice's labels are not used: its indicator
+    is interpolated from the slices on either side)."""
     step = RESLICE_STEP_MM
     lat = np.arange(-RESLICE_HALF_LATERAL_MM, RESLICE_HALF_LATERAL_MM, step)
     ap = np.arange(-RESLICE_POSTERIOR_MM, RESLICE_ANTERIOR_MM, step)
@@ -180,7 +182,9 @@ def _reslice(label: np.ndarray, g: StackGeometry, point: np.ndarray, e_lat: np.n
         present = np.isin(np.arange(g.n_slices), np.flatnonzero((label == value).any(axis=(1, 2))))
         if not present.any():
             continue
-        w = ndimage.map_coordinates((label == value).astype(np.float32), ijk.T, order=1, mode="nearest")
+        indicator = (label == value).astype(np.float32)
+        fill_missing(indicator, missing)
+        w = ndimage.map_coordinates(indicator, ijk.T, order=1, mode="nearest")
         total = float(w.sum())
         if total > 0:
             out[value] = (total * step * step, (w @ pts) / total)
@@ -199,7 +203,9 @@ def choose_slices(axial: list[LabelledVolume], analysis: SpineAnalysis) -> tuple
             g = lv.volume.geometry
             n = g.normal * np.sign(g.normal[2] or 1.0)
             offs = np.array([(g.slice_centre(k) - frame.centre) @ n for k in range(g.n_slices)])
-            k = int(np.argmin(np.abs(offs)))
+            dist = np.abs(offs)
+            dist[list(lv.volume.missing_slices)] = np.inf  # a missing slice has no image to measure on
+            k = int(np.argmin(dist))
             _, r, c = g.lps_to_voxel(frame.centre[None])[0]
             covered = 0 <= r < g.rows and 0 <= c < g.cols
             if covered and abs(offs[k]) <= g.slice_spacing_mm and (best is None or abs(offs[k]) < abs(best[2])):
@@ -239,7 +245,7 @@ def measure_level(lv: LabelledVolume, k: int, offset: float, disc: str, axis: Sp
     if threshold is None and fat_valid:
         flags.append(flag("fat_calibration", disc, "muscle", f"{disc}: subcutaneous fat / lean muscle calibration failed: no fat_index"))
     px_area = g.row_spacing_mm * g.col_spacing_mm
-    plane = _reslice(lv.label, g, point, e_lat, e_ap)
+    plane = _reslice(lv.label, g, point, e_lat, e_ap, tuple(getattr(lv.volume, "missing_slices", ())))
     ref = point
     disc_w = plane.get(L.DISC_LABEL[disc])
     if disc_w is not None and disc_w[0] > 50.0:

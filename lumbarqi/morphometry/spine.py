@@ -20,7 +20,9 @@ vertebral body, on each of its central sagittal slices:
   positive when the structure is taller anteriorly.
 - Values are averaged over the central slices (area >= 80 % of the largest,
   at most three, weighted by area). Disc height index = mean disc height /
-  mean height of the vertebral body above.
+  mean height of the vertebral body above. A missing slice (a lost instance,
+  filled by interpolation for the networks) is never one of them: the central
+  slices are chosen among the slices with an image.
 - Lordosis (deg): angle in the patient's sagittal (y, z) plane between the L1
   upper endplate and the S1 upper endplate (the lower boundary of the L5/S1
   disc), positive when lordotic.
@@ -191,8 +193,8 @@ def _touches_border(mask: np.ndarray) -> bool:
     return bool(mask[:, 0, :].any() or mask[:, -1, :].any() or mask[:, :, 0].any() or mask[:, :, -1].any())
 
 
-def measure_structure(mask: np.ndarray, g: StackGeometry) -> tuple[dict | None, Frame | None, list[str]]:
-    """Area-weighted measurements of one structure over its central slices.
+def measure_structure(mask: np.ndarray, g: StackGeometry, missing: tuple[int, ...] = ()) -> tuple[dict | None, Frame | None, list[str]]:
+    """Area-weighted measurements of one structure over its central slices (none of ``missing``).
 
     Returns (values {area_mm2, depth_mm, heights, wedge_deg}, frame, problems).
     """
@@ -208,7 +210,9 @@ def measure_structure(mask: np.ndarray, g: StackGeometry) -> tuple[dict | None, 
     ks = np.arange(g.n_slices)
     weights_all = areas / areas.sum()
     k_mean = float(ks @ weights_all)
-    cand = [k for k in ks if areas[k] >= CENTRAL_FRACTION * areas.max()]
+    cand = [k for k in ks if areas[k] >= CENTRAL_FRACTION * areas.max() and k not in missing]
+    if not cand:
+        return None, None, problems + ["central_missing"]
     cand = sorted(cand, key=lambda k: abs(k - k_mean))[:MAX_CENTRAL_SLICES]
     ant2 = np.array([_ANTERIOR @ g.row_dir, _ANTERIOR @ g.col_dir])
     sup2 = np.array([_SUPERIOR @ g.row_dir, _SUPERIOR @ g.col_dir])
@@ -246,14 +250,17 @@ def _lines(g: StackGeometry, fit: SliceFit, heights: tuple[float, float, float],
             "lines_mm": {k: [[round(float(c), 3) for c in p] for p in pts] for k, pts in lines.items()}}
 
 
-def _lordosis_lines(g: StackGeometry, l1: Frame, l5s1: Frame) -> dict:
+def _lordosis_lines(g: StackGeometry, l1: Frame, l5s1: Frame, missing: tuple[int, ...] = ()) -> dict:
     """The two endplates of the lordosis angle (L1 upper, S1 upper) as one 4-point line on the
-    sagittal slice nearest them: L1 anterior, L1 posterior, S1 posterior, S1 anterior (LPS mm)."""
+    sagittal slice nearest them (with an image): L1 anterior, L1 posterior, S1 posterior, S1 anterior (LPS mm)."""
     top = l1.centre + 0.5 * l1.height_mm * l1.v
     bottom = l5s1.centre - 0.5 * l5s1.height_mm * l5s1.v
     pts = np.array([top + 0.5 * l1.depth_mm * l1.top_dir, top - 0.5 * l1.depth_mm * l1.top_dir,
                     bottom - 0.5 * l5s1.depth_mm * l5s1.bottom_dir, bottom + 0.5 * l5s1.depth_mm * l5s1.bottom_dir])
-    k = int(np.clip(round(float(g.lps_to_voxel(pts)[:, 0].mean())), 0, g.n_slices - 1))
+    at = float(g.lps_to_voxel(pts)[:, 0].mean())
+    k = int(np.clip(round(at), 0, g.n_slices - 1))
+    if k in missing:
+        k = min((j for j in range(g.n_slices) if j not in missing), key=lambda j: (abs(j - at), j))
     pts = pts + ((g.slice_origin(k) - pts) @ g.normal)[:, None] * g.normal[None, :]  # onto that slice
     return {"slice_index": k, "lines_mm": {"lordosis_deg": [[round(float(c), 3) for c in p] for p in pts]}}
 
@@ -278,7 +285,7 @@ def _estimate_s1(label: np.ndarray, g: StackGeometry, disc: Frame, height_mm: fl
     return c + ((disc.centre - c) @ g.normal) * g.normal  # lateral position of the disc
 
 
-def _measure_each(label: np.ndarray, geometry: StackGeometry, out: SpineAnalysis) -> dict[str, dict]:
+def _measure_each(label: np.ndarray, geometry: StackGeometry, out: SpineAnalysis, missing: tuple[int, ...] = ()) -> dict[str, dict]:
     """Measure every named structure's mask (name -> values); frames, geometry and flags go into ``out``."""
     measured: dict[str, dict] = {}
     for name in L.VERTEBRAE[:-1] + L.DISCS:
@@ -292,11 +299,13 @@ def _measure_each(label: np.ndarray, geometry: StackGeometry, out: SpineAnalysis
         if not mask.any():
             problem = ("level_missing", f"{name} is not in the sagittal label map: not measured")
         else:
-            values, frame, problems = measure_structure(mask, geometry)
+            values, frame, problems = measure_structure(mask, geometry, missing)
             if frame is not None:
                 out.frames[name] = frame
             if "in_plane_edge" in problems:
                 problem = ("not_fully_in_fov", f"{name} touches the edge of the sagittal image: not measured")
+            elif "central_missing" in problems:
+                problem = ("not_measurable", f"{name}: its central sagittal slices are missing (lost instances): not measured")
             elif values is None:
                 problem = ("not_measurable", f"{name}: the mask is too small or irregular to measure")
         if problem is not None or values is None:
@@ -317,10 +326,14 @@ def _heights(m: dict) -> dict[str, float]:
             "height_posterior_mm": round(m["heights"][2], 3), "height_mean_mm": round(m["mean_mm"], 3)}
 
 
-def analyse_spine(label: np.ndarray, geometry: StackGeometry) -> SpineAnalysis:
-    """Measure every named disc and vertebral body of a sagittal label map (lumbarqi.labels numbering)."""
+def analyse_spine(label: np.ndarray, geometry: StackGeometry, missing: tuple[int, ...] = ()) -> SpineAnalysis:
+    """Measure every named disc and vertebral body of a sagittal label map (lumbarqi.labels numbering).
+
+    ``missing``: slices without a source image (SeriesVolume.missing_slices): never measured on.
+    """
     out = SpineAnalysis()
-    measured = _measure_each(label, geometry, out)
+    missing = tuple(missing)
+    measured = _measure_each(label, geometry, out, missing)
     for name in L.REPORTED_VERTEBRAE:
         if name in measured:
             m = measured[name]
@@ -340,7 +353,7 @@ def analyse_spine(label: np.ndarray, geometry: StackGeometry) -> SpineAnalysis:
     if l1 is not None and l5s1 is not None and "L1" in measured and "L5/S1" in measured:
         angle = _sagittal_angle(l5s1.bottom_dir) - _sagittal_angle(l1.top_dir)
         out.lordosis_deg = round(float((angle + 180.0) % 360.0 - 180.0), 3)
-        out.geometry["lordosis"] = _lordosis_lines(geometry, l1, l5s1)
+        out.geometry["lordosis"] = _lordosis_lines(geometry, l1, l5s1, missing)
     else:
         out.flags.append(flag("not_measurable", "L1-S1", "lordosis", "lordosis needs the L1 body and the L5/S1 disc: not measured"))
     if l5s1 is not None:
@@ -350,11 +363,12 @@ def analyse_spine(label: np.ndarray, geometry: StackGeometry) -> SpineAnalysis:
     return out
 
 
-def measure_spine(label: np.ndarray, geometry: StackGeometry) -> tuple[dict, dict, float | None, list[dict]]:
+def measure_spine(label: np.ndarray, geometry: StackGeometry, missing: tuple[int, ...] = ()) -> tuple[dict, dict, float | None, list[dict]]:
     """(discs, vertebrae, lordosis_deg or None, flags) in the results.json keys of docs/results.md.
 
     label: sagittal label map ``[slice, row, col]`` (levels named, lumbarqi.labels
-    numbering, e.g. from :func:`lumbarqi.levels.name_levels`); geometry: its stack.
+    numbering, e.g. from :func:`lumbarqi.levels.name_levels`); geometry: its stack; missing: its
+    slices without an image.
     """
-    a = analyse_spine(label, geometry)
+    a = analyse_spine(label, geometry, missing)
     return a.discs, a.vertebrae, a.lordosis_deg, a.flags

@@ -157,6 +157,7 @@ FLAG: dict[str, tuple[str, str]] = {
     "level_above_t10": ("LEVEL-ABOVE-T10", "Levels above T10 are not named"),
     "level_missing": ("LEVEL-MISSING", "Level not in the sagittal label map"),
     "low_confidence_segmentation": ("LOW-CONFIDENCE", "Low segmentation confidence: check the outline"),
+    "missing_slices": ("MISSING-SLICES", "Slices missing from a series: interpolated, not measured"),
     "muscle_missing": ("MUSCLE-MISSING", "Muscle not found near the chosen axial slice"),
     "no_axial_t1": ("NO-AXIAL-T1", "No axial T1-weighted series"),
     "no_sagittal_t1": ("NO-SAGITTAL-T1", "No sagittal T1-weighted series"),

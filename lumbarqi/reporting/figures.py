@@ -39,10 +39,12 @@ def _rgba(label: np.ndarray, alpha: float = 0.4) -> np.ndarray:
 
 
 def mid_sagittal_index(labelled: LabelledVolume) -> int:
-    """Slice with the most vertebral body and disc voxels."""
+    """Slice with the most vertebral body and disc voxels (never a missing slice: it has no image)."""
     spine = [*lb.VERTEBRA_LABEL.values(), *lb.DISC_LABEL.values()]
     counts = np.isin(labelled.label, spine).sum(axis=(1, 2))
-    return int(np.argmax(counts)) if counts.any() else labelled.label.shape[0] // 2
+    vol = labelled.volume
+    counts[list(vol.missing_slices)] = -1
+    return int(np.argmax(counts)) if (counts > 0).any() else vol.nearest_with_image(labelled.label.shape[0] // 2)
 
 
 def spread(wanted: list[float], gap: float, low: float, high: float) -> list[float]:

@@ -34,6 +34,7 @@ FLAG_HEADINGS: dict[str, str] = {
     "not_measurable": "Not measured",
     "uneven_slice_spacing": "Input images: uneven slice spacing",
     "duplicate_slices": "Input images: duplicate slices",
+    "missing_slices": "Input images: missing slices",
     "unreadable_images": "Input images: unreadable files",
     "unsupported_images": "Input images: unsupported images",
     "other_studies_ignored": "Input: other studies ignored",

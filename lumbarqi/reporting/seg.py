@@ -38,14 +38,28 @@ class SegInfo:
 
     dataset: hd.seg.Segmentation
     labelled: LabelledVolume
-    source_images: list[Dataset]  # per slice, slice order
+    source_images: list[Dataset]  # per slice with an image (all but the volume's missing slices), slice order
     segment_of_label: dict[int, int]  # label number -> segment number
-    slices_of_label: dict[int, list[int]] = field(default_factory=dict)  # label -> slice indices
-    source_frames: list[int] = field(default_factory=list)  # per slice: 1-based frame of a multi-frame source (else empty)
+    slices_of_label: dict[int, list[int]] = field(default_factory=dict)  # label -> slice indices (with an image)
+    source_frames: list[int] = field(default_factory=list)  # as source_images: 1-based frame of a multi-frame source (else empty)
+
+    def image(self, k: int) -> Dataset:
+        """The source image of slice ``k`` (ValueError for a missing slice: it has none)."""
+        i = self.labelled.volume.image_index(k)
+        if i is None:
+            raise ValueError(f"stack {self.key}: slice {k} has no source image")
+        return self.source_images[i]
 
     def frames_of(self, slices: list[int]) -> list[int] | None:
-        """Referenced Frame Numbers of the given slices (None for single-frame sources)."""
-        return sorted({self.source_frames[k] for k in slices}) if self.source_frames else None
+        """Referenced Frame Numbers of the given slices (None for single-frame sources; missing slices left out)."""
+        if not self.source_frames:
+            return None
+        index = (self.labelled.volume.image_index(k) for k in slices)
+        return sorted({self.source_frames[i] for i in index if i is not None})
+
+    def middle(self) -> int:
+        """The middle slice of the stack, or the nearest one with a source image."""
+        return self.labelled.volume.nearest_with_image(self.labelled.label.shape[0] // 2)
 
     @property
     def key(self) -> str:
@@ -97,9 +111,10 @@ def ordered_sources(labelled: LabelledVolume, datasets: list[Dataset]) -> list[D
         if missing:
             raise ValueError(f"stack {vol.key}: {len(missing)} source images not among the datasets given")
         datasets = [by_uid[u] for u in vol.sop_instance_uids]
-    if len(datasets) != labelled.label.shape[0]:
-        raise ValueError(
-            f"stack {vol.key}: {len(datasets)} source images for {labelled.label.shape[0]} label slices")
+    expected = labelled.label.shape[0] - len(vol.missing_slices)
+    if len(datasets) != expected:
+        raise ValueError(f"stack {vol.key}: {len(datasets)} source images for {expected} label slices with an image "
+                         f"({len(vol.missing_slices)} of {labelled.label.shape[0]} missing)")
     return list(datasets)
 
 
@@ -150,7 +165,10 @@ def build_segmentation(labelled: LabelledVolume, datasets: list[Dataset], binary
     """One Segmentation for one stack; ``None`` if its label map holds no coded label."""
     sources = ordered_sources(labelled, datasets)
     names = lb.label_names()
-    present = [int(v) for v in np.unique(labelled.label) if v != 0 and int(v) in names]
+    vol = labelled.volume
+    # A missing slice has no source image to derive a frame from: its labels (on interpolated pixels) are left out.
+    kept = np.delete(labelled.label, list(vol.missing_slices), axis=0) if vol.missing_slices else labelled.label
+    present = [int(v) for v in np.unique(kept) if v != 0 and int(v) in names]
     if not present:
         return None
     lut = np.zeros(max(256, int(labelled.label.max()) + 1), dtype=np.uint8)
@@ -158,10 +176,9 @@ def build_segmentation(labelled: LabelledVolume, datasets: list[Dataset], binary
     for number, label in enumerate(present, start=1):
         lut[label] = number
         segment_of_label[label] = number
-    pixels = lut[labelled.label.astype(np.intp)]
+    pixels = lut[kept.astype(np.intp)]
     plane = stack_plane(labelled)
     descriptions = [_segment_description(label, n, plane, models_dir) for label, n in segment_of_label.items()]
-    vol = labelled.volume
     series_uid, sop_uid = seg_uids(sources, binary, vol.source_frames)
     hd_sources: list[Dataset] = sources
     spatial: dict[str, Any] = {}
@@ -194,8 +211,7 @@ def build_segmentation(labelled: LabelledVolume, datasets: list[Dataset], binary
         omit_empty_frames=True,
         **spatial,
     )
-    slices = {label: [int(k) for k in np.nonzero((labelled.label == label).any(axis=(1, 2)))[0]]
-              for label in present}
+    slices = {label: vol.with_images(np.nonzero((labelled.label == label).any(axis=(1, 2)))[0]) for label in present}
     return SegInfo(seg, labelled, sources, segment_of_label, slices, list(vol.source_frames))
 
 

@@ -100,26 +100,30 @@ def locate_level_slice(level: str, entry: dict, segs: list[SegInfo],
             if not (-0.5 <= r <= g.rows - 0.5 and -0.5 <= c <= g.cols - 0.5):
                 continue
             kk = int(np.clip(round(k), 0, g.n_slices - 1))
+            kk = kk if s.labelled.volume.has_image(kk) else s.labelled.volume.nearest_with_image(k)
             dist = abs(k - kk) * g.slice_spacing_mm
             if best is None or dist < best[0]:
                 best = (dist, s, kk)
     if best is not None:
         return best[1], best[2]
     for s in axial:
-        if label in s.slices_of_label:
-            areas = (s.labelled.label == label).sum(axis=(1, 2))
+        if label is not None and s.slices_of_label.get(label):
+            areas = (s.labelled.label == label).sum(axis=(1, 2)).astype(float)
+            areas[list(s.labelled.volume.missing_slices)] = -1.0
             return s, int(np.argmax(areas))
     return None
 
 
 def _sources(kind, seg: SegInfo, slices: list[int]) -> list:
-    """Source image items for ``slices``: one per image, or one per multi-frame object with its frame numbers."""
+    """Source image items for ``slices`` (missing slices left out, the middle one when none is left): one per
+    image, or one per multi-frame object with its frame numbers."""
+    slices = seg.labelled.volume.with_images(slices) or [seg.middle()]
     if not seg.source_frames:
-        return [kind.from_source_image(seg.source_images[k]) for k in slices]
+        return [kind.from_source_image(seg.image(k)) for k in slices]
     by_uid: dict[str, list[int]] = {}
     for k in slices:
-        by_uid.setdefault(str(seg.source_images[k].SOPInstanceUID), []).append(k)
-    return [kind.from_source_image(seg.source_images[ks[0]], referenced_frame_numbers=seg.frames_of(ks))
+        by_uid.setdefault(str(seg.image(k).SOPInstanceUID), []).append(k)
+    return [kind.from_source_image(seg.image(ks[0]), referenced_frame_numbers=seg.frames_of(ks))
             for ks in by_uid.values()]
 
 
@@ -169,7 +173,7 @@ class _Builder:
                 segment_number=seg.segment_of_label[label],
                 source_images=_sources(hd.sr.SourceImageForSegmentation, seg, ks))
         elif seg is not None:
-            ks = slices if slices is not None else [seg.labelled.label.shape[0] // 2]
+            ks = slices if slices is not None else [seg.middle()]
             g["source_images"] = _sources(hd.sr.SourceImageForMeasurementGroup, seg, ks)
         self.groups[ident] = g
         return g
@@ -188,7 +192,7 @@ class _Builder:
         """TID 1501 group of one task's loads on one disc (the task as the group's method), on
         the sagittal image its heights were read on."""
         k = ((self.results.get("geometry") or {}).get("discs") or {}).get(level, {}).get("slice_index")
-        mid = [int(k)] if k is not None else ([self.sagittal.labelled.label.shape[0] // 2] if self.sagittal else None)
+        mid = [int(k)] if k is not None else ([self.sagittal.middle()] if self.sagittal else None)
         return self.group(f"loads {task} {level}", codes.DISC.get(level, codes.ANATOMICAL_STRUCTURE),
                           [hd.sr.FindingSite(codes.DISC[level])] if level in codes.DISC else [],
                           "biomechanics", self.sagittal, None, mid, method=codes.task_code(task))
@@ -207,7 +211,7 @@ class _Builder:
 
     def lordosis(self) -> dict:
         seg = self.sagittal
-        mid = [seg.labelled.label.shape[0] // 2] if seg else None
+        mid = [seg.middle()] if seg else None
         g = self.group("lumbar lordosis", codes.LUMBAR_SPINE, [hd.sr.FindingSite(codes.LUMBAR_SPINE)],
                        "vertebrae", seg, None, mid)
         return g

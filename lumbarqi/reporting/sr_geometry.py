@@ -36,7 +36,7 @@ class Place:
 
     @property
     def image(self) -> Dataset:
-        return self.seg.source_images[self.k]
+        return self.seg.image(self.k)
 
     def scoord(self, graphic_type: hd.sr.GraphicTypeValues) -> hd.sr.CoordinatesForMeasurement:
         """The SCOORD item (INFERRED FROM, purpose Source) a TID 300 measurement carries."""
@@ -63,7 +63,7 @@ def place(segs: list[SegInfo], entry: dict, points_lps) -> Place | None:
     if pts.ndim != 2 or pts.shape[1] != 3 or not np.isfinite(pts).all():
         return None
     k = int(entry["slice_index"])
-    if not 0 <= k < len(seg.source_images):
+    if not seg.labelled.volume.has_image(k):  # outside the stack, or a missing slice: no image to draw on
         return None
     rkc = seg.labelled.volume.geometry.lps_to_voxel(pts)
     return Place(seg, k, np.column_stack([rkc[:, 2] + 0.5, rkc[:, 1] + 0.5]))

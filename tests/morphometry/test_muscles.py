@@ -76,3 +76,39 @@ def test_spine_axis_tangent_on_a_circle():
     expected = np.array([0.0, np.sin(s[4]), np.cos(s[4])])
     assert abs(tangent @ expected) > 0.999
     assert np.linalg.norm(point - mid) < 0.5
+
+
+def test_a_missing_axial_slice_is_never_the_measured_one(small_study, small_truth, result):
+    """Mark each level's chosen axial slice missing: the level moves to a slice with an image (within one
+    spacing) or is flagged as not reached; it is never measured on the missing slice."""
+    import dataclasses
+
+    from lumbarqi.levels import generic_masks, name_levels
+    from lumbarqi.morphometry.io import read_label_nifti
+    from lumbarqi.morphometry.muscles import measure_muscles_detailed
+    from lumbarqi.morphometry.spine import analyse_spine
+    from lumbarqi.morphometry.truthcheck import load_axial
+    from lumbarqi.volume import LabelledVolume
+
+    uid = small_truth["series"]["sagittal_t1"]["series_instance_uid"]
+    sag_label, sag_geom = read_label_nifti(small_study / small_truth["phantom"]["truth_label_maps"][uid][0])
+    named = name_levels(*generic_masks(sag_label), sag_geom).label
+    analysis = analyse_spine(named, sag_geom)
+    axial = load_axial(small_study, small_truth)
+    chosen = result["morphometry"]["muscle_slices"]
+    gone: dict[int, set[int]] = {}
+    for info in chosen.values():
+        i = next(j for j, lv in enumerate(axial) if (lv.volume.series_instance_uid, lv.volume.stack_index)
+                 == (info["series_instance_uid"], info["stack"]))
+        gone.setdefault(i, set()).add(info["slice_index"])
+    for i, ks in gone.items():
+        ks -= {0, axial[i].label.shape[0] - 1}  # only inner slices can be missing
+        axial[i] = LabelledVolume(dataclasses.replace(axial[i].volume, missing_slices=tuple(sorted(ks))), axial[i].label)
+    muscles, flags, slices = measure_muscles_detailed(axial, named, sag_geom, analysis)
+    moved = [d for d, info in slices.items() if info["slice_index"] != chosen[d]["slice_index"]]
+    assert moved, (slices.keys(), [f["code"] for f in flags])
+    for d in set(chosen) - set(slices):  # not moved: no slice with an image within one spacing
+        assert any(f["code"] == "axial_not_reaching_level" and f["level"] == d for f in flags), d
+    for info in slices.values():
+        lv = next(lv for lv in axial if (lv.volume.series_instance_uid, lv.volume.stack_index) == (info["series_instance_uid"], info["stack"]))
+        assert info["slice_index"] not in lv.volume.missing_slices

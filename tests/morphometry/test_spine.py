@@ -99,3 +99,21 @@ def test_frames_feed_the_muscle_placement(spine):
     assert {"L4/L5", "L5/S1", "L4"} <= set(analysis.frames)
     assert analysis.s1_point is not None
     assert analysis.frames["L4/L5"].v[2] > 0.5 and analysis.frames["L4/L5"].u[1] < -0.5
+
+
+def test_missing_slices_are_never_measured_on(spine, small_truth):
+    """A missing slice (lost instance) is not among the slices measured; values stay near the truth."""
+    label, geom, (discs, vertebrae, _, _) = spine
+    mid = geom.n_slices // 2
+    analysis = analyse_spine(label, geom, missing=(mid,))
+    where = [e["slice_index"] for e in analysis.geometry.values()]
+    assert where and mid not in where
+    pixel = max(geom.row_spacing_mm, geom.col_spacing_mm)
+    assert set(analysis.discs) == set(discs) and set(analysis.vertebrae) == set(vertebrae)
+    for lev in L.REPORTED_DISCS:
+        assert analysis.discs[lev]["height_mean_mm"] == pytest.approx(small_truth["discs"][lev]["height_mean_mm"], abs=pixel), lev
+    one = L.DISC_LABEL["L3/L4"]
+    only_mid = np.where(label == one, 0, label)
+    only_mid[mid][label[mid] == one] = one  # a disc seen on the missing slice alone
+    values, _, problems = measure_structure(only_mid == one, geom, missing=(mid,))
+    assert values is None and "central_missing" in problems

@@ -425,6 +425,13 @@ def b_missing_slice(ctx: Ctx) -> None:
     files[len(files) // 2].unlink()
 
 
+def b_missing_slices_apart(ctx: Ctx) -> None:
+    """Two sagittal T1 slices lost apart from each other: more than a small stack may miss."""
+    files = ctx.files(ctx.sag)
+    for k in (len(files) // 4, 3 * len(files) // 4):
+        files[k].unlink()
+
+
 def b_sheared(ctx: Ctx) -> None:
     def fn(ds, k):  # each slice shifted 2 mm further along the column direction: a tilted (sheared) stack
         ipp, row, col = _geometry(ds)
@@ -558,8 +565,10 @@ CASES: list[Case] = [
        flags=("duplicate_slices",), sagittal=True, axial=True),
     _c("uneven_spacing", "sagittal slice positions jittered by up to 0.7 mm", b_uneven, OK,
        flags=("uneven_slice_spacing",), sagittal=True, axial=True),
-    _c("missing_slice", "the middle sagittal T1 slice missing", b_missing_slice, OK, flags=("contrast_substitution:sagittal_t2",),
-       sagittal=True, axial=True, reason="slices missing"),
+    _c("missing_slice", "the middle sagittal T1 slice missing: the T1 is used, the gap interpolated and flagged", b_missing_slice,
+       OK, flags=("missing_slices",), sagittal=True, axial=True),
+    _c("missing_slices_apart", "two sagittal T1 slices missing apart: split, the sagittal T2 is used", b_missing_slices_apart, OK,
+       flags=("contrast_substitution:sagittal_t2",), sagittal=True, axial=True, reason="slices missing"),
     _c("sheared_stack", "sagittal T1 slices shifted 2 mm each along the columns (gantry tilt)", b_sheared, OK,
        flags=("contrast_substitution:sagittal_t2",), sagittal=True, axial=True, reason="sheared"),
     _c("oblique_20", "sagittal T1 rotated 20 degrees about the body axis", lambda c: _rotate_series(c, c.sag, 20), OK,

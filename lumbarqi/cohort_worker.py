@@ -22,18 +22,17 @@ from contextlib import redirect_stderr, redirect_stdout
 from pathlib import Path
 
 _RUN_LOCK = threading.Lock()  # one study at a time per process: the graph logs through one logger
-_REPO = str(Path(__file__).resolve().parents[1])
 
 
 def warm_up(models: str | None, threads: int | None = None) -> None:
     """Import the graph and load the three networks now, so the first study does not pay for it."""
-    if _REPO not in sys.path:
-        sys.path.insert(0, _REPO)  # app/ and operators/ live beside lumbarqi/
     import torch
+
+    from lumbarqi.run.launch import graph_runner
 
     if threads:
         torch.set_num_threads(threads)
-    import app.app  # noqa: F401  (holoscan, operators)
+    graph_runner().warm_up()  # holoscan, operators
     import lumbarqi.biomech.api  # noqa: F401  (OpenSim)
     import lumbarqi.reporting.writer  # noqa: F401  (highdicom, matplotlib)
     from lumbarqi.masks import load_engine
@@ -46,16 +45,16 @@ def warm_up(models: str | None, threads: int | None = None) -> None:
 
 
 def _run(argv: list[str]) -> int:
-    from app.runner import run_app
     from lumbarqi.cli import _Parser
-    from lumbarqi.errors import LumbarqiError
+    from lumbarqi.errors import EXIT_INTERNAL, LumbarqiError
+    from lumbarqi.run.launch import graph_runner
     from lumbarqi.run_cli import _add_run_arguments, _options
 
     parser = _Parser(prog="lumbarqi run")
     _add_run_arguments(parser)
     try:
         args = parser.parse_args(argv)
-        return run_app(_options(args), verbose=args.verbose)
+        return graph_runner().run_app(_options(args), verbose=args.verbose)
     except SystemExit as exc:  # a usage error, already stated on one line
         return int(exc.code or 0)
     except LumbarqiError as exc:
@@ -63,7 +62,7 @@ def _run(argv: list[str]) -> int:
         return exc.exit_code
     except Exception as exc:  # last resort: one line, as the command line does
         sys.stderr.write(f"lumbarqi run: internal error: {type(exc).__name__}: {exc} (please report)\n")
-        return 1
+        return EXIT_INTERNAL
 
 
 def execute(request: dict) -> dict:
@@ -71,8 +70,6 @@ def execute(request: dict) -> dict:
 
     Returns ``exit_code``, ``seconds``, ``host`` and ``pid`` (which worker ran it).
     """
-    if _REPO not in sys.path:
-        sys.path.insert(0, _REPO)
     argv = ["-i", request["input"], "-o", request["output"], "--study", request["study_uid"], *request.get("run_args", [])]
     with _RUN_LOCK:
         t = time.perf_counter()
@@ -95,7 +92,6 @@ class _Worker:
         env = dict(os.environ)
         for var in ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS"):
             env.setdefault(var, str(threads))
-        env["PYTHONPATH"] = _REPO + (os.pathsep + env["PYTHONPATH"] if env.get("PYTHONPATH") else "")
         cmd = [sys.executable, "-m", "lumbarqi.cohort_worker", "--threads", str(threads)] + (["--models", models] if models else [])
         self.proc = subprocess.Popen(cmd, stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL,
                                      env=env, start_new_session=True, text=True, bufsize=1)

@@ -117,11 +117,12 @@ def run(args: argparse.Namespace) -> int:
         return _run_cohort(args)
     if getattr(args, "scheduler", None):
         raise LumbarqiError("--scheduler runs a cohort on Dask; use it with --cohort")
-    from app.runner import run_app
+    from lumbarqi.run.launch import graph_runner
 
+    runner = graph_runner()
     options = _options(args)
     try:
-        return run_app(options, verbose=args.verbose)
+        return runner.run_app(options, verbose=args.verbose)
     finally:
         if getattr(args, "pull_from", None):  # the retrieved copy is ours: remove it
             import shutil

@@ -13,15 +13,14 @@ from pathlib import Path
 
 import numpy as np
 
-from lumbarqi.biomech.anatomy import GRAVITY, LEVELS
+from lumbarqi.biomech.anatomy import GRAVITY
+from lumbarqi.biomech.loads import MAX_RESIDUAL_NM, format_loads
 from lumbarqi.biomech.model import SpineModel, build_model, coord_name
 from lumbarqi.biomech.settle import settle
 from lumbarqi.biomech.solver import RESIDUAL_WEIGHT, SolveResult, prepare_state, solve_posture
 from lumbarqi.biomech.subject import Subject, personalise
 from lumbarqi.biomech.tasks import TASKS, Task, posture
 
-#: A task whose muscles leave more than this moment unbalanced (N m) is reported as not solved.
-MAX_RESIDUAL_NM = 2.0
 #: Largest change of any level rotation (deg) the posture may settle by to balance (see settle.py).
 SETTLE_LIMIT_DEG = 2.0
 #: Sagittal moment (N m) the muscles may leave unbalanced before the posture settles.
@@ -56,17 +55,6 @@ def own_model_coords(sm: SpineModel, task: Task) -> dict[str, float]:
         coords[sm.posture_coords[f"shoulder_{side}"][0]] = math.radians(p.shoulder_flexion_deg)
         coords[sm.posture_coords[f"elbow_{side}"][0]] = math.radians(p.elbow_flexion_deg)
     return coords
-
-
-def format_loads(result: SolveResult, body_weight_n: float) -> dict[str, dict[str, float]]:
-    """Round loads (N, 1 decimal) and add body-weight multiples (3 decimals)."""
-    out = {}
-    for level in sorted(result.loads, key=LEVELS.index):
-        vals = result.loads[level]
-        row = {k: round(v, 1) for k, v in vals.items()}
-        row.update({k.replace("_n", "_bw"): round(v / body_weight_n, 3) for k, v in vals.items()})
-        out[level] = row
-    return out
 
 
 def passive_reserve_nm(equilibrium_coords: list[str]) -> np.ndarray:

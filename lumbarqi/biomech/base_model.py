@@ -30,7 +30,7 @@ import opensim as osim
 from scipy.optimize import brentq
 
 from lumbarqi.biomech.anatomy import DATA_DIR, GRAVITY, anatomy
-from lumbarqi.biomech.api import MAX_RESIDUAL_NM, format_loads
+from lumbarqi.biomech.loads import MAX_RESIDUAL_NM, format_loads
 from lumbarqi.biomech.solver import prepare_state, solve_posture
 from lumbarqi.biomech.subject import Subject, curvature_offsets_deg
 from lumbarqi.biomech.tasks import Task, posture

@@ -7,7 +7,7 @@ from holoscan.conditions import CountCondition
 from holoscan.core import Application  # the class monai.deploy.core re-exports (importing it would import all of MONAI core)
 from holoscan.schedulers import EventBasedScheduler
 
-from lumbarqi.pipeline import RunState
+from lumbarqi.run.state import RunState
 from operators import (
     BiomechOperator,
     DiscSegmenterOperator,

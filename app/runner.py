@@ -20,7 +20,7 @@ import warnings
 from pathlib import Path
 
 from lumbarqi.errors import EXIT_INTERNAL
-from lumbarqi.pipeline import RunOptions, RunState, publish, staging_dir
+from lumbarqi.run.state import RunOptions, RunState, publish, staging_dir
 
 log = logging.getLogger("lumbarqi")
 
@@ -97,8 +97,8 @@ def warm_up() -> None:
 
 def main(argv: list[str]) -> int:
     """``python app`` and the container's entry point: the run options of ``lumbarqi run``, this graph."""
+    from lumbarqi.run.cli import main_app
     from lumbarqi.run.launch import use_runner
-    from lumbarqi.run_cli import main_app
 
     use_runner(sys.modules[__name__])  # type: ignore[arg-type]  # a module is the runner
     return main_app(argv)

@@ -11,13 +11,13 @@ from lumbarqi.errors import EXIT_INTERNAL, EXIT_USAGE, LumbarqiError
 #: Modules that each register their sub-commands with ``add_subcommands(subparsers)``.
 _COMMAND_MODULES = (
     "lumbarqi.phantom.cli",
-    "lumbarqi.run_cli",
+    "lumbarqi.run.cli",
     "lumbarqi.dicom.select_cli",
-    "lumbarqi.bench",
+    "lumbarqi.run.bench",
     "lumbarqi.segmentation.cli",
     "lumbarqi.morphometry.cli",
     "lumbarqi.biomech.cli",
-    "lumbarqi.xnat_cli",
+    "lumbarqi.xnat.cli",
 )
 
 

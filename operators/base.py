@@ -9,8 +9,8 @@ from typing import Any
 from holoscan.core import Fragment, Operator
 
 from lumbarqi.errors import LumbarqiError
-from lumbarqi.pipeline import RunState
 from lumbarqi.results import flag
+from lumbarqi.run.state import RunState
 
 log = logging.getLogger("lumbarqi")
 

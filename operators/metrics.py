@@ -4,7 +4,7 @@ from __future__ import annotations
 from holoscan.core import OperatorSpec
 
 from lumbarqi.concurrency import return_freed_memory
-from lumbarqi.measurements import measure_all, sagittal_levels
+from lumbarqi.run.measurements import measure_all, sagittal_levels
 from operators.base import StageOperator
 
 

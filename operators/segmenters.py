@@ -3,7 +3,7 @@ from __future__ import annotations
 
 from holoscan.core import OperatorSpec
 
-from lumbarqi.masks import segment_discs, segment_muscles, segment_vertebrae
+from lumbarqi.run.masks import segment_discs, segment_muscles, segment_vertebrae
 from operators.base import StageOperator
 
 

@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING, Protocol
 from lumbarqi.errors import EXIT_INTERNAL, LumbarqiError
 
 if TYPE_CHECKING:
-    from lumbarqi.pipeline import RunOptions
+    from lumbarqi.run.state import RunOptions
 
 #: The entry-point group under which the application registers its runner module.
 GROUP = "lumbarqi.graph"

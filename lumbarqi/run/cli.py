@@ -7,7 +7,7 @@ from pathlib import Path
 
 from lumbarqi.errors import LumbarqiError
 
-DEFAULT_MODELS = Path(__file__).resolve().parent.parent / "models"
+DEFAULT_MODELS = Path(__file__).resolve().parents[2] / "models"
 
 
 def _add_run_arguments(p: argparse.ArgumentParser) -> None:
@@ -97,7 +97,7 @@ def _paths(args: argparse.Namespace, allow_pull: bool) -> tuple[Path, Path]:
 
 
 def _options(args: argparse.Namespace):
-    from lumbarqi.pipeline import RunOptions
+    from lumbarqi.run.state import RunOptions
 
     env = os.environ
     models = args.models or (Path(env["HOLOSCAN_MODEL_PATH"]) if env.get("HOLOSCAN_MODEL_PATH") else DEFAULT_MODELS)
@@ -131,8 +131,8 @@ def run(args: argparse.Namespace) -> int:
 
 
 def _run_cohort(args: argparse.Namespace) -> int:
-    """``--cohort``: every study under the input folder, ``--workers`` at a time (lumbarqi.cohort)."""
-    from lumbarqi.cohort import CohortOptions, run_cohort
+    """``--cohort``: every study under the input folder, ``--workers`` at a time (lumbarqi.run.cohort)."""
+    from lumbarqi.run.cohort import CohortOptions, run_cohort
 
     if getattr(args, "pull_from", None):
         raise LumbarqiError("--pull-from retrieves one study; it cannot be combined with --cohort")

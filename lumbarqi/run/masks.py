@@ -1,7 +1,8 @@
 """Run the shipped networks on a study's volumes and return masks in lumbarqi terms.
 
-Sagittal: generic classes (``pipeline.SAGITTAL_CLASSES``) before levels are
-named. Axial: muscle labels with laterality from patient coordinates.
+Sagittal: generic classes (``segmentation.postprocess.SAGITTAL_CLASSES``) before
+levels are named. Axial: muscle labels with laterality from patient coordinates.
+The post-processing itself is in :mod:`lumbarqi.segmentation.postprocess`.
 """
 from __future__ import annotations
 
@@ -12,7 +13,8 @@ from pathlib import Path
 import numpy as np
 
 from lumbarqi.errors import LumbarqiError
-from lumbarqi.pipeline import SAGITTAL_CLASSES, RunState, lateralise_muscles
+from lumbarqi.run.state import RunState
+from lumbarqi.segmentation.postprocess import SAGITTAL_CLASSES, caudal_sacrum, lateralise_muscles
 from lumbarqi.volume import LabelledVolume, SeriesVolume
 
 
@@ -38,43 +40,6 @@ def segment_vertebrae(state: RunState, sag: SeriesVolume) -> tuple[np.ndarray, d
     classes = caudal_sacrum(classes, sag)
     state.stage("vertebrae", time.perf_counter() - t, f"vertebral bodies: {int((classes == 1).sum())} voxels, sacrum: {int((classes == 3).sum())}")
     return classes, seg.confidence
-
-
-def caudal_sacrum(classes: np.ndarray, sag: SeriesVolume) -> np.ndarray:
-    """Keep only sacrum voxels caudal to the lowest disc along the spine axis (largest such piece).
-
-    The sacrum anchors the level count, so a false sacrum along the canal or the
-    posterior elements (seen on T1 from a network that learnt the class mostly
-    from the phantom) would shift every level name. The spine axis is the main
-    axis of the vertebral body and disc voxels (patient mm), pointing cranially.
-    """
-    from scipy import ndimage
-
-    body_disc = np.argwhere((classes == SAGITTAL_CLASSES["vertebral_body"]) | (classes == SAGITTAL_CLASSES["disc"]))
-    sacrum = classes == SAGITTAL_CLASSES["sacrum"]
-    disc = classes == SAGITTAL_CLASSES["disc"]
-    if len(body_disc) < 100 or not sacrum.any() or not disc.any():
-        return classes
-    xyz = sag.geometry.voxel_to_lps(body_disc)
-    centre = xyz.mean(axis=0)
-    axis = np.linalg.svd(xyz - centre, full_matrices=False)[2][0]
-    axis *= np.sign(axis[2] or 1.0)
-    comps, n = ndimage.label(disc)
-    sizes = ndimage.sum(disc, comps, range(1, n + 1))
-    lowest = None
-    for i in np.nonzero(sizes >= 0.2 * sizes.max())[0]:
-        p = float((sag.geometry.voxel_to_lps(np.argwhere(comps == i + 1)).mean(axis=0) - centre) @ axis)
-        lowest = p if lowest is None else min(lowest, p)
-    idx = np.argwhere(sacrum)
-    proj = (sag.geometry.voxel_to_lps(idx) - centre) @ axis
-    drop = idx[proj > lowest]
-    out = classes.copy()
-    out[tuple(drop.T)] = 0
-    comps, n = ndimage.label(out == SAGITTAL_CLASSES["sacrum"])
-    if n > 1:  # the largest caudal piece is the sacrum (the network may keep several candidates)
-        sizes = ndimage.sum(comps > 0, comps, range(1, n + 1))
-        out[(comps > 0) & (comps != int(np.argmax(sizes)) + 1)] = 0
-    return out
 
 
 def segment_discs(state: RunState, sag: SeriesVolume) -> tuple[np.ndarray, dict]:

@@ -13,8 +13,9 @@ from lumbarqi import labels as L
 from lumbarqi.levels import name_levels
 from lumbarqi.morphometry.muscles import measure_muscles_detailed
 from lumbarqi.morphometry.spine import analyse_spine
-from lumbarqi.pipeline import SAGITTAL_CLASSES, RunState
+from lumbarqi.run.state import RunState
 from lumbarqi.segmentation.confidence import low_confidence_flags
+from lumbarqi.segmentation.postprocess import SAGITTAL_CLASSES
 from lumbarqi.volume import LabelledVolume, SeriesVolume
 
 

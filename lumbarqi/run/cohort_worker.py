@@ -2,9 +2,9 @@
 
 :func:`execute` runs a study exactly as ``lumbarqi run -i IN -o OUT --study UID ...`` would
 (same options, same graph, same exit status), with the study's console output in its log.
-It runs in a local worker process (``python -m lumbarqi.cohort_worker``, one JSON request a
+It runs in a local worker process (``python -m lumbarqi.run.cohort_worker``, one JSON request a
 line on stdin, one JSON answer a line on stdout; :class:`LocalWorkers` starts them) or in a
-Dask worker (:mod:`lumbarqi.cohort_dask`). Either way the first study pays the start-up
+Dask worker (:mod:`lumbarqi.run.cohort_dask`). Either way the first study pays the start-up
 (Python, torch, holoscan, the three networks: about 2 s) and the others do not.
 """
 from __future__ import annotations
@@ -35,8 +35,8 @@ def warm_up(models: str | None, threads: int | None = None) -> None:
     graph_runner().warm_up()  # holoscan, operators
     import lumbarqi.biomech.api  # noqa: F401  (OpenSim)
     import lumbarqi.reporting.writer  # noqa: F401  (highdicom, matplotlib)
-    from lumbarqi.masks import load_engine
-    from lumbarqi.run_cli import DEFAULT_MODELS
+    from lumbarqi.run.cli import DEFAULT_MODELS
+    from lumbarqi.run.masks import load_engine
 
     for task in ("vertebrae", "discs", "muscles"):
         folder = Path(models or DEFAULT_MODELS) / task
@@ -47,8 +47,8 @@ def warm_up(models: str | None, threads: int | None = None) -> None:
 def _run(argv: list[str]) -> int:
     from lumbarqi.cli import _Parser
     from lumbarqi.errors import EXIT_INTERNAL, LumbarqiError
+    from lumbarqi.run.cli import _add_run_arguments, _options
     from lumbarqi.run.launch import graph_runner
-    from lumbarqi.run_cli import _add_run_arguments, _options
 
     parser = _Parser(prog="lumbarqi run")
     _add_run_arguments(parser)
@@ -86,13 +86,13 @@ def execute(request: dict) -> dict:
 # --- local worker processes ---------------------------------------------------------------
 
 class _Worker:
-    """One ``python -m lumbarqi.cohort_worker`` process (our own child, in its own session)."""
+    """One ``python -m lumbarqi.run.cohort_worker`` process (our own child, in its own session)."""
 
     def __init__(self, models: str | None, threads: int):
         env = dict(os.environ)
         for var in ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS"):
             env.setdefault(var, str(threads))
-        cmd = [sys.executable, "-m", "lumbarqi.cohort_worker", "--threads", str(threads)] + (["--models", models] if models else [])
+        cmd = [sys.executable, "-m", "lumbarqi.run.cohort_worker", "--threads", str(threads)] + (["--models", models] if models else [])
         self.proc = subprocess.Popen(cmd, stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL,
                                      env=env, start_new_session=True, text=True, bufsize=1)
         self.ready = False
@@ -190,7 +190,7 @@ class LocalWorkers:
 
 def main(argv: list[str] | None = None) -> int:
     """The worker loop: warm up, then one JSON request a line until stdin closes."""
-    p = argparse.ArgumentParser(prog="python -m lumbarqi.cohort_worker")
+    p = argparse.ArgumentParser(prog="python -m lumbarqi.run.cohort_worker")
     p.add_argument("--models", default=None)
     p.add_argument("--threads", type=int, default=None)
     args = p.parse_args(argv)

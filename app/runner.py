@@ -71,6 +71,7 @@ def run_app(options: RunOptions, verbose: bool = False) -> int:
         app.run()
     except Exception as exc:  # holoscan itself failed: one line, nothing published
         state.fatal = f"the application graph could not run: {type(exc).__name__}: {exc}"
+        state.fatal_exit = EXIT_INTERNAL
         log.debug("graph failure", exc_info=True)
     finally:
         log.removeHandler(handler)
@@ -79,7 +80,7 @@ def run_app(options: RunOptions, verbose: bool = False) -> int:
     if state.fatal:
         shutil.rmtree(staging, ignore_errors=True)
         sys.stderr.write(f"lumbarqi: error: {_one_line(state.fatal)}\n")
-        return state.exit_code() if "graph could not run" not in state.fatal else EXIT_INTERNAL
+        return state.exit_code()
     publish(state)
     code = state.exit_code()
     total = time.perf_counter() - t0

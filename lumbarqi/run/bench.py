@@ -20,7 +20,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from lumbarqi.errors import LumbarqiError
+from lumbarqi.errors import EXIT_OK, LumbarqiError
 
 
 def add_subcommands(subparsers) -> None:
@@ -81,7 +81,7 @@ def run(args: argparse.Namespace) -> int:
     if args.json:
         args.json.write_text(json.dumps(report, indent=1))
         print(f"written {args.json}")
-    return 0
+    return EXIT_OK
 
 
 def _single_study(args: argparse.Namespace, root: Path, report: dict) -> None:

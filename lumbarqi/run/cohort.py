@@ -33,8 +33,8 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from lumbarqi.errors import EXIT_NO_INPUT, EXIT_OK, EXIT_PARTIAL, LumbarqiError
-from lumbarqi.results import atomic_write_text
+from lumbarqi.errors import EXIT_INTERRUPTED, EXIT_NO_INPUT, EXIT_OK, EXIT_PARTIAL, LumbarqiError
+from lumbarqi.results import CohortStatus, Personalisation, atomic_write_text
 
 if TYPE_CHECKING:
     from lumbarqi.run.cohort_dask import DaskBackend
@@ -58,7 +58,7 @@ class StudyResult:
     name: str
     study_instance_uid: str
     input: str
-    status: str  # done | partial | no_input | failed | interrupted
+    status: CohortStatus
     exit_code: int | None
     seconds: float | None
     message: str = ""
@@ -72,7 +72,7 @@ class CohortOptions:
 
     models: Path | None = None
     selection_rules: Path | None = None
-    personalisation: str | None = None
+    personalisation: Personalisation | None = None
     labelmap_seg: bool = False
     no_dicom: bool = False
     send_to: str | None = None
@@ -373,7 +373,7 @@ def _run_locked(root: Path, out: Path, work: Path, workers: int, options: Cohort
              + (f", {page}" if page else ""))
     shutil.rmtree(out / _WORK / "partial", ignore_errors=True)  # what killed studies or lost workers left half written
     if interrupted:
-        return 130
+        return EXIT_INTERRUPTED
     return EXIT_OK if all(r.status == "done" for r in results.values()) else EXIT_PARTIAL
 
 

@@ -21,6 +21,8 @@ import time
 from contextlib import redirect_stderr, redirect_stdout
 from pathlib import Path
 
+from lumbarqi.errors import EXIT_INTERNAL, EXIT_OK
+
 _RUN_LOCK = threading.Lock()  # one study at a time per process: the graph logs through one logger
 
 
@@ -46,7 +48,7 @@ def warm_up(models: str | None, threads: int | None = None) -> None:
 
 def _run(argv: list[str]) -> int:
     from lumbarqi.cli import _Parser
-    from lumbarqi.errors import EXIT_INTERNAL, LumbarqiError
+    from lumbarqi.errors import LumbarqiError
     from lumbarqi.run.cli import _add_run_arguments, _options
     from lumbarqi.run.launch import graph_runner
 
@@ -201,7 +203,7 @@ def main(argv: list[str] | None = None) -> int:
     for line in sys.stdin:
         if line.strip():
             answers.write(json.dumps(execute(json.loads(line))) + "\n")
-    return 0
+    return EXIT_OK
 
 
 if __name__ == "__main__":

@@ -13,6 +13,7 @@ from lumbarqi import labels as L
 from lumbarqi.levels import name_levels
 from lumbarqi.morphometry.muscles import measure_muscles_detailed
 from lumbarqi.morphometry.spine import analyse_spine
+from lumbarqi.results import make_flag
 from lumbarqi.run.state import RunState
 from lumbarqi.segmentation.confidence import low_confidence_flags
 from lumbarqi.segmentation.postprocess import SAGITTAL_CLASSES
@@ -85,8 +86,9 @@ def measure_all(state: RunState, sagittal: LabelledVolume | None, axial: list[La
         r["flags"] += flags
         r["geometry"]["muscles"] = muscle_geometry(slices)
     elif axial:
-        r["flags"].append({"code": "not_measurable", "level": None, "structure": "muscle",
-                           "message": "muscle areas need the sagittal level map to place axial slices; none available"})
+        r["flags"].append(make_flag("not_measurable",
+                                    "muscle areas need the sagittal level map to place axial slices; none available",
+                                    structure="muscle"))
     confidence = segmentation_confidence(sagittal, axial)
     if confidence:
         r["segmentation_confidence"] = confidence

@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from lumbarqi.errors import EXIT_NO_INPUT, EXIT_OK, EXIT_PARTIAL
-from lumbarqi.results import new_results
+from lumbarqi.results import Personalisation, new_results
 
 log = logging.getLogger("lumbarqi")
 
@@ -27,7 +27,7 @@ class RunOptions:
     selection_rules: Path | None = None
     study_uid: str | None = None
     binary_seg: bool = True
-    personalisation: str = "muscle"
+    personalisation: Personalisation = "muscle"
     send_to: str | None = None
     stow_to: str | None = None
     write_dicom: bool = True
@@ -41,6 +41,7 @@ class RunState:
     results: dict = field(default_factory=lambda: new_results(""))
     timings: dict[str, float] = field(default_factory=dict)
     fatal: str | None = None  # one line: why nothing could be done
+    fatal_exit: int = EXIT_NO_INPUT  # the exit status when ``fatal``: nothing usable, or the graph itself failed
     staging: Path | None = None  # where files are written before they are moved into place
     t0: float = field(default_factory=time.perf_counter)
 
@@ -50,7 +51,7 @@ class RunState:
 
     def exit_code(self) -> int:
         if self.fatal:
-            return EXIT_NO_INPUT
+            return self.fatal_exit
         missing = self.results["series"]["sagittal_t1"] is None or not self.results["series"]["axial_t1"]
         stage_failed = any(f["code"].startswith("stage_failed") for f in self.results["flags"])
         return EXIT_PARTIAL if (missing or stage_failed) else EXIT_OK

@@ -19,6 +19,14 @@ from lumbarqi.segmentation.confidence import low_confidence_flags
 from lumbarqi.segmentation.postprocess import SAGITTAL_CLASSES
 from lumbarqi.volume import LabelledVolume, SeriesVolume
 
+#: What the load stage uses of the measurements (lumbarqi.biomech.compute_loads reads these keys).
+MEASURED_KEYS = ("subject", "discs", "vertebrae", "lordosis_deg", "muscles")
+
+
+def measurements_for_loads(results: dict) -> dict:
+    """The measured keys of ``results`` the load stage reads (what the metrics stage hands on)."""
+    return {k: results[k] for k in MEASURED_KEYS if k in results}
+
 
 def sagittal_levels(state: RunState, sag: SeriesVolume, classes: np.ndarray, disc_mask: np.ndarray | None,
                     confidence: dict) -> LabelledVolume:

@@ -52,6 +52,15 @@ class Flag(TypedDict):
     message: str  # one line for people
 
 
+class SubjectSection(TypedDict):
+    """results.json ``subject``: from the DICOM header, or the defaults (``source``: "default")."""
+
+    height_m: float
+    mass_kg: float
+    sex: Literal["M", "F", "O"]
+    source: Literal["dicom", "default"]
+
+
 def make_flag(code: str, message: str, level: str | None = None, structure: str | None = None) -> Flag:
     """A results.json flag: every flag the product writes is made here."""
     return {"code": code, "level": level, "structure": structure, "message": message}

@@ -18,7 +18,7 @@ from lumbarqi.dicom.scan import ScanReport, StudyHeaders, scan_folder
 from lumbarqi.dicom.selection import Selection, load_rules, select_series, substitutions
 from lumbarqi.dicom.stacks import read_volume
 from lumbarqi.errors import EXIT_NO_INPUT, LumbarqiError
-from lumbarqi.results import flag
+from lumbarqi.results import SubjectSection, flag
 from lumbarqi.run.state import RunState
 from lumbarqi.volume import SeriesVolume
 
@@ -125,7 +125,7 @@ def _input_flags(state: RunState, report: ScanReport, selection: Selection) -> N
                      f"{100 * s.spacing_deviation:.0f}% of {s.geometry.slice_spacing_mm:.2f} mm; positions taken as even")
 
 
-def subject_from_header(study: StudyHeaders) -> dict:
+def subject_from_header(study: StudyHeaders) -> SubjectSection:
     """Height, mass and sex from the header; defaults (reported as such) where absent."""
     ds = next(iter(study.series.values())).first
     try:
@@ -135,8 +135,8 @@ def subject_from_header(study: StudyHeaders) -> dict:
         height = mass = 0.0
     sex = str(ds.get("PatientSex") or "")
     ok = 1.2 <= height <= 2.3 and 30 <= mass <= 250
-    subject = {"height_m": round(height, 3) if ok else 1.75, "mass_kg": round(mass, 1) if ok else 75.0, "sex": sex if sex in ("M", "F") else "O", "source": "dicom" if ok else "default"}
-    return subject
+    return {"height_m": round(height, 3) if ok else 1.75, "mass_kg": round(mass, 1) if ok else 75.0,
+            "sex": "M" if sex == "M" else "F" if sex == "F" else "O", "source": "dicom" if ok else "default"}
 
 
 def read_volumes(state: RunState, selection: Selection) -> tuple[SeriesVolume | None, list[SeriesVolume]]:

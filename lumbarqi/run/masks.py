@@ -3,17 +3,17 @@
 Sagittal: generic classes (``segmentation.postprocess.SAGITTAL_CLASSES``) before
 levels are named. Axial: muscle labels with laterality from patient coordinates.
 The post-processing itself is in :mod:`lumbarqi.segmentation.postprocess`.
+Each function receives what it uses (the models folder, the volumes) and returns
+what it makes; the segmenter operators time and log them (``summary_*``).
 """
 from __future__ import annotations
 
-import time
 from functools import lru_cache
 from pathlib import Path
 
 import numpy as np
 
 from lumbarqi.errors import LumbarqiError
-from lumbarqi.run.state import RunState
 from lumbarqi.segmentation.postprocess import SAGITTAL_CLASSES, caudal_sacrum, lateralise_muscles
 from lumbarqi.volume import LabelledVolume, SeriesVolume
 
@@ -29,36 +29,41 @@ def load_engine(model_dir: str):
     return SegmentationEngine(path)
 
 
-def segment_vertebrae(state: RunState, sag: SeriesVolume) -> tuple[np.ndarray, dict]:
+def segment_vertebrae(models_dir: Path, sag: SeriesVolume) -> tuple[np.ndarray, dict]:
     """Generic sagittal classes (vertebral body, disc, sacrum) and per-class confidence."""
-    t = time.perf_counter()
-    seg = load_engine(str(Path(state.options.models_dir) / "vertebrae")).segment(sag.array, sag.geometry.affine())
+    seg = load_engine(str(Path(models_dir) / "vertebrae")).segment(sag.array, sag.geometry.affine())
     classes = np.zeros(sag.array.shape, np.uint8)
     for name, value in SAGITTAL_CLASSES.items():
         if name in seg.classes:
             classes[seg.mask(name)] = value
-    classes = caudal_sacrum(classes, sag)
-    state.stage("vertebrae", time.perf_counter() - t, f"vertebral bodies: {int((classes == 1).sum())} voxels, sacrum: {int((classes == 3).sum())}")
-    return classes, seg.confidence
+    return caudal_sacrum(classes, sag), seg.confidence
 
 
-def segment_discs(state: RunState, sag: SeriesVolume) -> tuple[np.ndarray, dict]:
+def summary_vertebrae(result: tuple[np.ndarray, dict]) -> str:
+    classes = result[0]
+    return f"vertebral bodies: {int((classes == 1).sum())} voxels, sacrum: {int((classes == 3).sum())}"
+
+
+def segment_discs(models_dir: Path, sag: SeriesVolume) -> tuple[np.ndarray, dict]:
     """Disc mask from the disc network."""
-    t = time.perf_counter()
-    seg = load_engine(str(Path(state.options.models_dir) / "discs")).segment(sag.array, sag.geometry.affine())
-    mask = seg.mask("disc")
-    state.stage("discs", time.perf_counter() - t, f"discs: {int(mask.sum())} voxels")
-    return mask, seg.confidence
+    seg = load_engine(str(Path(models_dir) / "discs")).segment(sag.array, sag.geometry.affine())
+    return seg.mask("disc"), seg.confidence
 
 
-def segment_muscles(state: RunState, axial: list[SeriesVolume]) -> list[LabelledVolume]:
+def summary_discs(result: tuple[np.ndarray, dict]) -> str:
+    return f"discs: {int(result[0].sum())} voxels"
+
+
+def segment_muscles(models_dir: Path, axial: list[SeriesVolume]) -> list[LabelledVolume]:
     """Muscle labels (lumbarqi numbering, sided) for every axial stack."""
-    t = time.perf_counter()
-    engine = load_engine(str(Path(state.options.models_dir) / "muscles"))
+    engine = load_engine(str(Path(models_dir) / "muscles"))
     out = []
     for vol in axial:
         seg = engine.segment(vol.array, vol.geometry.affine())
         label = lateralise_muscles(vol, seg.labels, seg.classes, None)
         out.append(LabelledVolume(vol, label, seg.confidence))
-    state.stage("muscles", time.perf_counter() - t, f"{len(out)} axial stacks segmented")
     return out
+
+
+def summary_muscles(result: list[LabelledVolume]) -> str:
+    return f"{len(result)} axial stacks segmented"

@@ -81,8 +81,8 @@ RUN set -eu; \
     printf '%s\n' \
       '"""MAP entry point: python3 /opt/holoscan/app [-i IN] [-o OUT] [-m MODELS] (HOLOSCAN_* env otherwise)."""' \
       'import sys' \
-      'from lumbarqi.run_cli import main_app' \
-      'raise SystemExit(main_app(sys.argv[1:]))' > /opt/holoscan/app/__main__.py; \
+      'from app.runner import main' \
+      'raise SystemExit(main(sys.argv[1:]))' > /opt/holoscan/app/__main__.py; \
     python3 -c "import json; \
 env = {'HOLOSCAN_APPLICATION': '/opt/holoscan/app', 'HOLOSCAN_INPUT_PATH': '/var/holoscan/input', \
  'HOLOSCAN_OUTPUT_PATH': '/var/holoscan/output', 'HOLOSCAN_WORKDIR': '/var/holoscan', \

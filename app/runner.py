@@ -1,9 +1,12 @@
 """Run the application graph once: staging, logging, exit status.
 
 Shared by ``python app`` (MONAI Deploy convention), ``lumbarqi run`` and the
-container entry point. Files are written into a staging folder beside the
-output and moved into place at the end, so a run that finds nothing usable
-leaves no partial files, and a reader never sees half a file.
+container entry point. The application registers this module as its runner (entry-point
+group ``lumbarqi.graph``, see lumbarqi.run.launch), so lumbarqi never imports app/.
+
+Files are written into a staging folder beside the output and moved into place at the
+end, so a run that finds nothing usable leaves no partial files, and a reader never sees
+half a file.
 """
 from __future__ import annotations
 
@@ -17,7 +20,7 @@ import warnings
 from pathlib import Path
 
 from lumbarqi.errors import EXIT_INTERNAL
-from lumbarqi.pipeline import RunOptions, RunState, publish, staging_dir
+from lumbarqi.run.state import RunOptions, RunState, publish, staging_dir
 
 log = logging.getLogger("lumbarqi")
 
@@ -62,12 +65,13 @@ def run_app(options: RunOptions, verbose: bool = False) -> int:
     log.propagate = False
     t0 = time.perf_counter()
     try:
-        from app.app import LumbarQIApp
+        from app.graph import LumbarQIApp
 
         app = LumbarQIApp(state, argv=[sys.argv[0] if sys.argv else "lumbarqi"])
         app.run()
     except Exception as exc:  # holoscan itself failed: one line, nothing published
         state.fatal = f"the application graph could not run: {type(exc).__name__}: {exc}"
+        state.fatal_exit = EXIT_INTERNAL
         log.debug("graph failure", exc_info=True)
     finally:
         log.removeHandler(handler)
@@ -76,7 +80,7 @@ def run_app(options: RunOptions, verbose: bool = False) -> int:
     if state.fatal:
         shutil.rmtree(staging, ignore_errors=True)
         sys.stderr.write(f"lumbarqi: error: {_one_line(state.fatal)}\n")
-        return state.exit_code() if "graph could not run" not in state.fatal else EXIT_INTERNAL
+        return state.exit_code()
     publish(state)
     code = state.exit_code()
     total = time.perf_counter() - t0
@@ -85,3 +89,17 @@ def run_app(options: RunOptions, verbose: bool = False) -> int:
         gaps = "; ".join(f["message"] for f in state.results["flags"] if f["code"].startswith(("no_", "stage_failed")))
         sys.stderr.write(_one_line(f"lumbarqi: partial results: {gaps}; everything else was written to {options.output_dir}") + "\n")
     return code
+
+
+def warm_up() -> None:
+    """Import the graph now (holoscan, the operators), so a worker's first study does not pay for it."""
+    import app.graph  # noqa: F401
+
+
+def main(argv: list[str]) -> int:
+    """``python app`` and the container's entry point: the run options of ``lumbarqi run``, this graph."""
+    from lumbarqi.run.cli import main_app
+    from lumbarqi.run.launch import use_runner
+
+    use_runner(sys.modules[__name__])  # type: ignore[arg-type]  # a module is the runner
+    return main_app(argv)

@@ -6,18 +6,18 @@ import importlib
 import sys
 
 from lumbarqi import __version__
-from lumbarqi.errors import EXIT_INTERNAL, EXIT_USAGE, LumbarqiError
+from lumbarqi.errors import EXIT_INTERNAL, EXIT_INTERRUPTED, EXIT_OK, EXIT_USAGE, LumbarqiError
 
 #: Modules that each register their sub-commands with ``add_subcommands(subparsers)``.
 _COMMAND_MODULES = (
     "lumbarqi.phantom.cli",
-    "lumbarqi.run_cli",
+    "lumbarqi.run.cli",
     "lumbarqi.dicom.select_cli",
-    "lumbarqi.bench",
+    "lumbarqi.run.bench",
     "lumbarqi.segmentation.cli",
     "lumbarqi.morphometry.cli",
     "lumbarqi.biomech.cli",
-    "lumbarqi.xnat_cli",
+    "lumbarqi.xnat.cli",
 )
 
 
@@ -62,7 +62,7 @@ def main(argv: list[str] | None = None) -> int:
         parser.print_help()
         return EXIT_USAGE
     try:
-        code = int(args.func(args) or 0)
+        code = int(args.func(args) or EXIT_OK)
         if argv is None and getattr(args, "exit_now", False):
             exit_now(code)
         return code
@@ -71,7 +71,7 @@ def main(argv: list[str] | None = None) -> int:
         return exc.exit_code
     except KeyboardInterrupt:
         sys.stderr.write("lumbarqi: interrupted\n")
-        return 130
+        return EXIT_INTERRUPTED
     except Exception as exc:  # last resort: one line, no traceback, no patient data
         sys.stderr.write(f"lumbarqi {args.command}: internal error: {type(exc).__name__}: {exc} (please report)\n")
         return EXIT_INTERNAL

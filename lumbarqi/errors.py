@@ -6,6 +6,7 @@ EXIT_INTERNAL = 1  # a bug: please report
 EXIT_USAGE = 2  # bad command line
 EXIT_PARTIAL = 3  # some results written, some stage could not run (see results.json flags)
 EXIT_NO_INPUT = 4  # nothing usable in the input; nothing written
+EXIT_INTERRUPTED = 130  # stopped by Ctrl-C (128 + SIGINT, the shell convention)
 
 
 class LumbarqiError(Exception):

@@ -35,6 +35,7 @@ from scipy import ndimage
 
 from lumbarqi import labels as L
 from lumbarqi.geometry import StackGeometry
+from lumbarqi.results import Flag, make_flag
 
 #: Bodies cranial to caudal above the sacrum, and discs below each of them.
 _BODY_NAMES = L.VERTEBRAE[:-1]  # T10..L5
@@ -67,13 +68,9 @@ class LevelNaming:
     """Result of :func:`name_levels`."""
 
     label: np.ndarray  # uint8 [slice, row, col], lumbarqi.labels numbering (0 where unnamed)
-    flags: list[dict] = field(default_factory=list)
+    flags: list[Flag] = field(default_factory=list)
     components: list[Component] = field(default_factory=list)  # caudal to cranial
     anchored: bool = False  # True when counted from a visible sacrum
-
-
-def _flag(code: str, level: str | None, structure: str | None, message: str) -> dict:
-    return {"code": code, "level": level, "structure": structure, "message": message}
 
 
 def generic_masks(label: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -183,7 +180,7 @@ def _period(bodies: list[Component], axis: np.ndarray) -> float:
 
 
 def _split_fused(bodies: list[Component], discs: list[Component], geometry: StackGeometry, axis: np.ndarray,
-                 period: float) -> tuple[list[Component], list[dict]]:
+                 period: float) -> tuple[list[Component], list[Flag]]:
     """Split bodies whose length along the spine spans more than one body + disc period
     (lengths along the local spine direction at each body)."""
     out, flags = [], []
@@ -216,8 +213,9 @@ def _split_fused(bodies: list[Component], discs: list[Component], geometry: Stac
             m[tuple(sel.T)] = True
             if sel.size:
                 out.append(_make("body", m, geometry))
-        flags.append(_flag("bodies_split", None, "vertebral_body",
-                           f"one vertebral-body component {h:.0f} mm long was split into {n} bodies along the spine axis"))
+        flags.append(make_flag("bodies_split",
+                               f"one vertebral-body component {h:.0f} mm long was split into {n} bodies along the spine axis",
+                               structure="vertebral_body"))
     return out, flags
 
 
@@ -230,7 +228,7 @@ def name_levels(body: np.ndarray, disc: np.ndarray, sacrum: np.ndarray | None, g
     """
     body, disc = np.asarray(body, bool), np.asarray(disc, bool)
     sacrum = np.zeros_like(body) if sacrum is None else np.asarray(sacrum, bool)
-    flags: list[dict] = []
+    flags: list[Flag] = []
     bodies = _components(body, "body", geometry)
     discs = _components(disc, "disc", geometry)
     axis = _spine_axis(_not_fragments(bodies) + _not_fragments(discs))
@@ -238,7 +236,8 @@ def name_levels(body: np.ndarray, disc: np.ndarray, sacrum: np.ndarray | None, g
     discs = _merge_fragments(discs, geometry, axis)
     sac = _make("sacrum", sacrum, geometry) if sacrum.sum() else None
     if sac is not None and sac.volume_mm3 < 0.3 * float(np.median([b.volume_mm3 for b in bodies] or [0.0])):
-        flags.append(_flag("sacrum_partial", "S1", "vertebral_body", "only a small part of the sacrum is in the field of view"))
+        flags.append(make_flag("sacrum_partial", "only a small part of the sacrum is in the field of view", level="S1",
+                               structure="vertebral_body"))
 
     axis = _spine_axis(bodies + discs)
     period = _period(bodies, axis)
@@ -248,9 +247,10 @@ def name_levels(body: np.ndarray, disc: np.ndarray, sacrum: np.ndarray | None, g
     chain = sorted(bodies + discs, key=lambda c: float(c.centroid @ axis))
     label = np.zeros(body.shape, np.uint8)
     if sac is None:
-        flags.append(_flag("sacrum_not_in_fov", None, "vertebral_body",
-                           "no sacrum in the masks (outside the field of view, or not segmented): levels cannot be "
-                           "counted from it and are left unnamed"))
+        flags.append(make_flag("sacrum_not_in_fov",
+                               "no sacrum in the masks (outside the field of view, or not segmented): levels cannot be "
+                               "counted from it and are left unnamed",
+                               structure="vertebral_body"))
         return LevelNaming(label, flags, chain, anchored=False)
     label[sac.mask] = L.VERTEBRA_LABEL["S1"]
     # keep only what lies above the sacrum's centroid
@@ -266,22 +266,27 @@ def name_levels(body: np.ndarray, disc: np.ndarray, sacrum: np.ndarray | None, g
             if gap is not None and period > 0 and gap > 1.6 * period:
                 for j in range(max(int(round(gap / period)) - 1, 0)):
                     level = _slot_name(slot + (1 if expect_disc else 0) + 2 * j)
-                    flags.append(_flag("level_missing", level, "vertebral_body",
-                                       f"a gap of {gap:.0f} mm along the spine: vertebral body {level} is missing from the masks"))
+                    flags.append(make_flag("level_missing",
+                                           f"a gap of {gap:.0f} mm along the spine: vertebral body {level} is missing from the masks",
+                                           level=level,
+                                           structure="vertebral_body"))
                     slot += 2
             if expect_disc:
                 name = _slot_name(slot)
-                flags.append(_flag("disc_missing", name, "disc", f"no disc found between the vertebral bodies at {name}"))
+                flags.append(make_flag("disc_missing", f"no disc found between the vertebral bodies at {name}", level=name,
+                                       structure="disc"))
                 slot += 1
             last_body = c.centroid
         elif not expect_disc:  # two discs in a row: the body between them is missing
-            flags.append(_flag("level_missing", _slot_name(slot), "vertebral_body",
-                               f"two discs with no vertebral body between them: {_slot_name(slot)} is missing"))
+            flags.append(make_flag("level_missing",
+                                   f"two discs with no vertebral body between them: {_slot_name(slot)} is missing",
+                                   level=_slot_name(slot),
+                                   structure="vertebral_body"))
             slot += 1
         name = _slot_name(slot)
         if name is None:
-            flags.append(_flag("level_above_t10", None, "disc" if c.kind == "disc" else "vertebral_body",
-                               "structures above T10 were left unnamed"))
+            flags.append(make_flag("level_above_t10", "structures above T10 were left unnamed",
+                                   structure="disc" if c.kind == "disc" else "vertebral_body"))
             break
         c.name = name
         label[c.mask & (label == 0)] = L.DISC_LABEL[name] if c.kind == "disc" else L.VERTEBRA_LABEL[name]
@@ -319,24 +324,30 @@ def _slot_name(slot: int) -> str | None:
     return _DISC_NAMES[i] if slot % 2 == 0 else _BODY_NAMES[i]
 
 
-def _transitional(chain: list[Component], geometry: StackGeometry, axis: np.ndarray) -> list[dict]:
+def _transitional(chain: list[Component], geometry: StackGeometry, axis: np.ndarray) -> list[Flag]:
     """Flags for a possible lumbosacral transitional vertebra (judged from disc sizes)."""
     named = {c.name: c for c in chain if c.name}
     flags = []
     l5s1, l4l5 = named.get("L5/S1"), named.get("L4/L5")
     if "L5" in named and l5s1 is None:
-        flags.append(_flag("transitional_anatomy", "L5/S1", "disc",
-                           "no L5/S1 disc: possible sacralisation of L5 (lumbosacral transitional vertebra); check the level count"))
+        flags.append(make_flag("transitional_anatomy",
+                               "no L5/S1 disc: possible sacralisation of L5 (lumbosacral transitional vertebra); check the level count",
+                               level="L5/S1",
+                               structure="disc"))
     elif l5s1 is not None and l4l5 is not None and l5s1.volume_mm3 < 0.35 * l4l5.volume_mm3:
-        flags.append(_flag("transitional_anatomy", "L5/S1", "disc",
-                           f"the L5/S1 disc is {100 * l5s1.volume_mm3 / l4l5.volume_mm3:.0f}% of the L4/L5 disc volume: "
-                           "possible lumbosacral transitional vertebra; check the level count"))
+        flags.append(make_flag("transitional_anatomy",
+                               f"the L5/S1 disc is {100 * l5s1.volume_mm3 / l4l5.volume_mm3:.0f}% of the L4/L5 disc volume: "
+                               "possible lumbosacral transitional vertebra; check the level count",
+                               level="L5/S1",
+                               structure="disc"))
     # a body named T12 as large as a lumbar body suggests an extra lumbar level
     lumbar = [named[n].volume_mm3 for n in ("L3", "L4", "L5") if n in named]
     if lumbar and "T12" in named and named["T12"].volume_mm3 > T12_LUMBAR_RATIO * float(np.median(lumbar)):
         ratio = named["T12"].volume_mm3 / float(np.median(lumbar))
-        flags.append(_flag("transitional_anatomy", "T12", "vertebral_body",
-                           f"the body named T12 is {100 * ratio:.0f}% of the L3-L5 body volume, lumbar-sized: "
-                           "possible six lumbar vertebrae "
-                           "(lumbarisation of S1) or a thoracolumbar variant; check the level count"))
+        flags.append(make_flag("transitional_anatomy",
+                               f"the body named T12 is {100 * ratio:.0f}% of the L3-L5 body volume, lumbar-sized: "
+                               "possible six lumbar vertebrae "
+                               "(lumbarisation of S1) or a thoracolumbar variant; check the level count",
+                               level="T12",
+                               structure="vertebral_body"))
     return flags

@@ -2,7 +2,7 @@
 
 Each spine (:mod:`lumbarqi.levels_real`) is given to the product's naming as
 the networks' masks would reach it (:func:`product_naming`: the pipeline's
-sacrum filter :func:`lumbarqi.masks.caudal_sacrum`, then
+sacrum filter :func:`lumbarqi.segmentation.postprocess.caudal_sacrum`, then
 :func:`lumbarqi.levels.name_levels`) under several conditions:
 
 - ``sacrum``: a synthetic sacrum caudal to the L5/S1 disc (normal anatomy);
@@ -54,8 +54,7 @@ _ORDER = [L.DISC_LABEL[n] if "/" in n else L.VERTEBRA_LABEL[n]
 
 def product_naming(body: np.ndarray, disc: np.ndarray, sacrum: np.ndarray | None, geometry: StackGeometry):
     """The pipeline's naming step on generic masks: sacrum filter, then :func:`name_levels`."""
-    from lumbarqi.masks import caudal_sacrum
-    from lumbarqi.pipeline import SAGITTAL_CLASSES
+    from lumbarqi.segmentation.postprocess import SAGITTAL_CLASSES, caudal_sacrum
     from lumbarqi.volume import SeriesVolume
 
     classes = np.zeros(body.shape, np.uint8)

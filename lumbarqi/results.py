@@ -12,10 +12,17 @@ import json
 import math
 import os
 from pathlib import Path
+from typing import Literal, TypedDict, get_args
 
 from lumbarqi import __version__
 
 SCHEMA_VERSION = "1.0"
+
+#: How far the OpenSim model is personalised (``--personalisation``; docs/results.md, "Loads").
+Personalisation = Literal["anthropometric", "curvature", "muscle"]
+PERSONALISATIONS: tuple[Personalisation, ...] = get_args(Personalisation)
+#: A study's status in a cohort (cohort.json, cohort_status.json, the QC page).
+CohortStatus = Literal["done", "partial", "no_input", "failed", "interrupted"]
 CSV_COLUMNS = ("section", "task", "level", "structure", "side", "measure", "value", "unit")
 
 
@@ -36,9 +43,32 @@ def new_results(study_instance_uid: str) -> dict:
     }
 
 
+class Flag(TypedDict):
+    """One entry of results.json ``flags`` (docs/results.md, "Flags"); the keys in this order."""
+
+    code: str  # machine-readable: a documented code, or ``stage_failed:<stage>``, ``contrast_substitution:<plane>_<weighting>``
+    level: str | None  # e.g. "L4/L5", "L3", "L1-S1"; None when not about one level
+    structure: str | None  # e.g. "disc", "vertebral_body", a muscle or task name; None when not about one structure
+    message: str  # one line for people
+
+
+class SubjectSection(TypedDict):
+    """results.json ``subject``: from the DICOM header, or the defaults (``source``: "default")."""
+
+    height_m: float
+    mass_kg: float
+    sex: Literal["M", "F", "O"]
+    source: Literal["dicom", "default"]
+
+
+def make_flag(code: str, message: str, level: str | None = None, structure: str | None = None) -> Flag:
+    """A results.json flag: every flag the product writes is made here."""
+    return {"code": code, "level": level, "structure": structure, "message": message}
+
+
 def flag(results: dict, code: str, message: str, level: str | None = None, structure: str | None = None) -> None:
-    """Append a quality flag (never raises)."""
-    results["flags"].append({"code": code, "level": level, "structure": structure, "message": message})
+    """Append a quality flag to ``results["flags"]`` (never raises)."""
+    results["flags"].append(make_flag(code, message, level, structure))
 
 
 def _clean(value):

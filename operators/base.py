@@ -1,4 +1,7 @@
-"""What every lumbarqi operator shares: the run state and failure capture."""
+"""What every lumbarqi operator shares: the run state, stage timing and logging, and failure capture.
+
+The rule "a failed stage leaves a flag and the rest go on" lives here, once: :meth:`StageOperator.guarded`.
+"""
 from __future__ import annotations
 
 import logging
@@ -9,8 +12,8 @@ from typing import Any
 from holoscan.core import Fragment, Operator
 
 from lumbarqi.errors import LumbarqiError
-from lumbarqi.pipeline import RunState
 from lumbarqi.results import flag
+from lumbarqi.run.state import RunState
 
 log = logging.getLogger("lumbarqi")
 
@@ -24,11 +27,20 @@ class StageOperator(Operator):
         self.state = state
         super().__init__(fragment, *args, **kwargs)
 
-    def guarded(self, fn: Callable[[], Any], fallback: Any, what: str) -> Any:
-        """Run ``fn``; on failure flag ``stage_failed:<stage>`` with one line and return ``fallback``."""
+    def guarded(self, fn: Callable[[], Any], fallback: Any, what: str,
+                done: Callable[[Any], str] | None = None, stage: str | None = None) -> Any:
+        """Run ``fn``; on failure flag ``stage_failed:<stage>`` with one line and return ``fallback``.
+
+        With ``done``, the stage is also timed and logged here: one progress line, ``done(result)``,
+        under ``stage`` (default this operator's stage name). Without it ``fn`` logs its own time
+        (the stage functions of lumbarqi.run do).
+        """
         t = time.perf_counter()
         try:
-            return fn()
+            result = fn()
+            if done is not None:
+                self.state.stage(stage or self.stage_name, time.perf_counter() - t, done(result))
+            return result
         except LumbarqiError as exc:
             message = str(exc)
         except Exception as exc:  # a bug or an input we did not foresee: one line, the run goes on

@@ -4,12 +4,13 @@ from __future__ import annotations
 from holoscan.core import OperatorSpec
 
 from lumbarqi.concurrency import return_freed_memory
-from lumbarqi.measurements import measure_all, sagittal_levels
+from lumbarqi.run.measurements import measure_all, measurements_for_loads, sagittal_levels
 from operators.base import StageOperator
 
 
 class MetricsOperator(StageOperator):
-    """Receives ``sagittal``, ``vertebrae``, ``discs``, ``muscles``; emits ``labelled`` (all LabelledVolumes)."""
+    """Receives ``sagittal``, ``vertebrae``, ``discs``, ``muscles``; emits ``labelled`` (all LabelledVolumes)
+    and ``measurements`` (what the load stage reads)."""
 
     stage_name = "metrics"
 
@@ -17,6 +18,7 @@ class MetricsOperator(StageOperator):
         for name in ("sagittal", "vertebrae", "discs", "muscles"):
             spec.input(name)
         spec.output("labelled")
+        spec.output("measurements")
 
     def compute(self, op_input, op_output, context):
         (sag,) = op_input.receive("sagittal")
@@ -29,3 +31,4 @@ class MetricsOperator(StageOperator):
             sagittal = self.guarded(lambda: sagittal_levels(self.state, sag, classes, disc_mask, {**confidence, **disc_conf}), None, "level naming")
         self.guarded(lambda: measure_all(self.state, sagittal, muscles), None, "measurement")
         op_output.emit(([sagittal] if sagittal is not None else []) + list(muscles), "labelled")
+        op_output.emit(measurements_for_loads(self.state.results), "measurements")

@@ -3,7 +3,14 @@ from __future__ import annotations
 
 from holoscan.core import OperatorSpec
 
-from lumbarqi.masks import segment_discs, segment_muscles, segment_vertebrae
+from lumbarqi.run.masks import (
+    segment_discs,
+    segment_muscles,
+    segment_vertebrae,
+    summary_discs,
+    summary_muscles,
+    summary_vertebrae,
+)
 from operators.base import StageOperator
 
 
@@ -20,9 +27,12 @@ class _SagittalSegmenter(StageOperator):
     def segment(self, sag):
         raise NotImplementedError  # each subclass names its core function
 
+    def summary(self, result) -> str:
+        raise NotImplementedError  # the progress line of the stage
+
     def compute(self, op_input, op_output, context):
         (sag,) = op_input.receive("sagittal")
-        result = self.guarded(lambda: self.segment(sag), (None, {}), self.what) if sag is not None else (None, {})
+        result = self.guarded(lambda: self.segment(sag), (None, {}), self.what, done=self.summary) if sag is not None else (None, {})
         op_output.emit(result, self.output_name)
 
 
@@ -32,7 +42,10 @@ class VertebraSegmenterOperator(_SagittalSegmenter):
     stage_name, output_name, what = "vertebrae", "vertebrae", "vertebra segmentation"
 
     def segment(self, sag):
-        return segment_vertebrae(self.state, sag)
+        return segment_vertebrae(self.state.options.models_dir, sag)
+
+    def summary(self, result) -> str:
+        return summary_vertebrae(result)
 
 
 class DiscSegmenterOperator(_SagittalSegmenter):
@@ -41,7 +54,10 @@ class DiscSegmenterOperator(_SagittalSegmenter):
     stage_name, output_name, what = "discs", "discs", "disc segmentation"
 
     def segment(self, sag):
-        return segment_discs(self.state, sag)
+        return segment_discs(self.state.options.models_dir, sag)
+
+    def summary(self, result) -> str:
+        return summary_discs(result)
 
 
 class MuscleSegmenterOperator(StageOperator):
@@ -55,5 +71,6 @@ class MuscleSegmenterOperator(StageOperator):
 
     def compute(self, op_input, op_output, context):
         axial = op_input.receive("axial")
-        result = self.guarded(lambda: segment_muscles(self.state, axial), [], "muscle segmentation") if axial else []
+        models = self.state.options.models_dir
+        result = self.guarded(lambda: segment_muscles(models, axial), [], "muscle segmentation", done=summary_muscles) if axial else []
         op_output.emit(result, "muscles")

@@ -4,7 +4,7 @@ from __future__ import annotations
 from holoscan.core import OperatorSpec
 
 from lumbarqi.errors import EXIT_NO_INPUT, LumbarqiError
-from lumbarqi.pipeline import read_volumes
+from lumbarqi.run.stages import read_volumes
 from operators.base import StageOperator
 
 

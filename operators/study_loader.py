@@ -4,7 +4,7 @@ from __future__ import annotations
 from holoscan.core import OperatorSpec
 
 from lumbarqi.errors import LumbarqiError
-from lumbarqi.pipeline import find_study
+from lumbarqi.run.stages import find_study
 from operators.base import StageOperator
 
 

@@ -27,7 +27,7 @@ class SegWriterOperator(StageOperator):
         labelled = op_input.receive("labelled")
         segs = ([], {}, [])
         if self.state.options.write_dicom and labelled:
-            segs = self.guarded(lambda: self._segs(labelled), segs, "writing DICOM SEG")
+            segs = self.guarded(lambda: self._segs(labelled), segs, "writing DICOM SEG", done=lambda r: f"{len(r[2])} SEG files")
         if labelled:
             self.guarded(lambda: self._label_maps(labelled), None, "writing label maps")
         op_output.emit(segs, "segs")
@@ -35,13 +35,11 @@ class SegWriterOperator(StageOperator):
     def _segs(self, labelled):
         from lumbarqi.reporting.writer import write_segmentations
 
-        t = time.perf_counter()
         read: dict = {}  # a multi-frame source is the file of every slice of its stacks: read once
         sources = {lv.volume.key: [read[p] if p in read else read.setdefault(p, pydicom.dcmread(p)) for p in lv.volume.source_paths]
                    for lv in labelled}
         segs, files = write_segmentations(self.state.staging, labelled, sources, binary=self.state.options.binary_seg,
                                           models_dir=self.state.options.models_dir)
-        self.state.stage("seg", time.perf_counter() - t, f"{len(files)} SEG files")
         return segs, sources, files
 
     def _label_maps(self, labelled) -> None:
@@ -61,29 +59,37 @@ class SegWriterOperator(StageOperator):
 
 
 class OutputWriterOperator(StageOperator):
-    """Receives ``labelled`` (after biomech) and ``segs``; writes SR, report and results into the staging folder."""
+    """Receives ``labelled`` (from metrics), ``segs`` (SEG writer) and ``loads`` (biomech); writes SR, report and
+    results into the staging folder."""
 
     stage_name = "write"
 
     def setup(self, spec: OperatorSpec):
         spec.input("labelled")
         spec.input("segs")
+        spec.input("loads")
 
     def compute(self, op_input, op_output, context):
         labelled = op_input.receive("labelled")
         segs, sources, seg_files = op_input.receive("segs")
+        loads, load_flags = op_input.receive("loads")
         opts = self.state.options
         staging = self.state.staging
         results = self.state.results
+        results["loads"] = loads
+        results["flags"] += load_flags
         if opts.write_dicom and labelled:
-            files = self.guarded(lambda: self._dicom(labelled, segs, sources), [], "writing DICOM SR and the report")
+            files = self.guarded(lambda: self._dicom(labelled, segs, sources), [], "writing DICOM SR and the report",
+                                 done=lambda r: f"{len(r)} files (SR, PDF, overlays)")
             files = list(seg_files) + files
             results["outputs"] += [str(p.relative_to(staging)) for p in files]
             dicom_files = [p for p in files if p.suffix == ".dcm"]
             if opts.send_to and dicom_files:
-                self.guarded(lambda: self._send("cstore", dicom_files), None, f"sending to {opts.send_to} (files kept on disk)")
+                self.guarded(lambda: self._send("cstore", dicom_files), None, f"sending to {opts.send_to} (files kept on disk)",
+                             done=lambda _: f"{len(dicom_files)} objects sent by C-STORE", stage="send")
             if opts.stow_to and dicom_files:
-                self.guarded(lambda: self._send("stow", dicom_files), None, "STOW-RS upload (files kept on disk)")
+                self.guarded(lambda: self._send("stow", dicom_files), None, "STOW-RS upload (files kept on disk)",
+                             done=lambda _: f"{len(dicom_files)} objects sent by STOW-RS", stage="send")
         for paths in (results.get("label_maps") or {}).values():
             results["outputs"] += paths
         t = time.perf_counter()
@@ -94,17 +100,12 @@ class OutputWriterOperator(StageOperator):
     def _dicom(self, labelled, segs, sources):
         from lumbarqi.reporting.writer import write_reports
 
-        t = time.perf_counter()
-        files = write_reports(self.state.staging, self.state.results, labelled, segs, sources, models_dir=self.state.options.models_dir)
-        self.state.stage("write", time.perf_counter() - t, f"{len(files)} files (SR, PDF, overlays)")
-        return files
+        return write_reports(self.state.staging, self.state.results, labelled, segs, sources, models_dir=self.state.options.models_dir)
 
     def _send(self, how: str, files):
         from lumbarqi.reporting import send
 
-        t = time.perf_counter()
         if how == "cstore":
             send.send_cstore(files, self.state.options.send_to)
         else:
             send.send_stow(files, self.state.options.stow_to)
-        self.state.stage("send", time.perf_counter() - t, f"{len(files)} objects sent by {'C-STORE' if how == 'cstore' else 'STOW-RS'}")

@@ -17,10 +17,10 @@ from scipy import ndimage
 
 from lumbarqi import labels as L
 from lumbarqi.geometry import LPS_TO_RAS
-from lumbarqi.masks import load_engine
 from lumbarqi.morphometry.compare import agreement
 from lumbarqi.morphometry.io import geometry_from_nifti_affine
 from lumbarqi.morphometry.spine import measure_spine
+from lumbarqi.run.masks import load_engine
 from lumbarqi.segmentation.cases import fold_label_name
 
 

@@ -13,15 +13,15 @@ from pathlib import Path
 
 import numpy as np
 
-from lumbarqi.biomech.anatomy import GRAVITY, LEVELS
+from lumbarqi.biomech.anatomy import GRAVITY
+from lumbarqi.biomech.loads import MAX_RESIDUAL_NM, format_loads
 from lumbarqi.biomech.model import SpineModel, build_model, coord_name
 from lumbarqi.biomech.settle import settle
 from lumbarqi.biomech.solver import RESIDUAL_WEIGHT, SolveResult, prepare_state, solve_posture
 from lumbarqi.biomech.subject import Subject, personalise
 from lumbarqi.biomech.tasks import TASKS, Task, posture
+from lumbarqi.results import Flag, Personalisation, make_flag
 
-#: A task whose muscles leave more than this moment unbalanced (N m) is reported as not solved.
-MAX_RESIDUAL_NM = 2.0
 #: Largest change of any level rotation (deg) the posture may settle by to balance (see settle.py).
 SETTLE_LIMIT_DEG = 2.0
 #: Sagittal moment (N m) the muscles may leave unbalanced before the posture settles.
@@ -38,10 +38,6 @@ PASSIVE_RESERVE_WEIGHT = 0.1
 MIN_ACTIVATION = 0.0
 
 
-def _flag(code: str, message: str, level: str | None = None, structure: str | None = None) -> dict:
-    return {"code": code, "level": level, "structure": structure, "message": message}
-
-
 def own_model_coords(sm: SpineModel, task: Task) -> dict[str, float]:
     """Coordinate values (rad) of the lumbarqi model for ``task``."""
     p = posture(task)
@@ -56,17 +52,6 @@ def own_model_coords(sm: SpineModel, task: Task) -> dict[str, float]:
         coords[sm.posture_coords[f"shoulder_{side}"][0]] = math.radians(p.shoulder_flexion_deg)
         coords[sm.posture_coords[f"elbow_{side}"][0]] = math.radians(p.elbow_flexion_deg)
     return coords
-
-
-def format_loads(result: SolveResult, body_weight_n: float) -> dict[str, dict[str, float]]:
-    """Round loads (N, 1 decimal) and add body-weight multiples (3 decimals)."""
-    out = {}
-    for level in sorted(result.loads, key=LEVELS.index):
-        vals = result.loads[level]
-        row = {k: round(v, 1) for k, v in vals.items()}
-        row.update({k.replace("_n", "_bw"): round(v / body_weight_n, 3) for k, v in vals.items()})
-        out[level] = row
-    return out
 
 
 def passive_reserve_nm(equilibrium_coords: list[str]) -> np.ndarray:
@@ -98,10 +83,10 @@ def _static_optimiser(sm: SpineModel, state, min_activation: float) -> Callable[
     return solve
 
 
-def solve_tasks(subj: Subject, tasks: dict[str, Task], min_activation: float = MIN_ACTIVATION) -> tuple[dict, list[dict], dict]:
+def solve_tasks(subj: Subject, tasks: dict[str, Task], min_activation: float = MIN_ACTIVATION) -> tuple[dict, list[Flag], dict]:
     """Solve ``tasks`` on the lumbarqi model of ``subj``: (loads, flags, timing/diagnostics)."""
     loads: dict[str, dict] = {}
-    flags: list[dict] = []
+    flags: list[Flag] = []
     diag: dict[str, dict] = {}
     bw = subj.mass_kg * GRAVITY
     built: dict[float, tuple[SpineModel, object]] = {}
@@ -112,8 +97,10 @@ def solve_tasks(subj: Subject, tasks: dict[str, Task], min_activation: float = M
                 sm = build_model(subj, task.load_kg)
                 built[task.load_kg] = (sm, sm.model.initSystem())
                 if sm.balance_limited and not any(f["code"] == "biomech_balance_limited" for f in flags):
-                    flags.append(_flag("biomech_balance_limited", f"standing balance needs a pelvic tilt outside the adult "
-                                       f"range; {sm.pelvic_tilt_deg:.0f} deg used", structure="pelvis"))
+                    flags.append(make_flag("biomech_balance_limited",
+                                           f"standing balance needs a pelvic tilt outside the adult "
+                                           f"range; {sm.pelvic_tilt_deg:.0f} deg used",
+                                           structure="pelvis"))
             sm, state = built[task.load_kg]
             coords = own_model_coords(sm, task)
             prepare_state(sm.model, state, coords)
@@ -122,23 +109,26 @@ def solve_tasks(subj: Subject, tasks: dict[str, Task], min_activation: float = M
             res, settled_deg = settle(solve, sm.model, state, coords, sm.equilibrium_coords, solve(),
                                       tolerance_nm=SETTLE_TOLERANCE_NM, limit_deg=SETTLE_LIMIT_DEG)
         except Exception as exc:  # noqa: BLE001 - a task that cannot be built or solved is reported, never raised
-            flags.append(_flag("biomech_task_failed", f"{name}: {type(exc).__name__}: {exc}", structure=name))
+            flags.append(make_flag("biomech_task_failed", f"{name}: {type(exc).__name__}: {exc}", structure=name))
             continue
         diag[name] = {"seconds": time.perf_counter() - t0, "residual_nm": res.residual_nm, "required_nm": res.required_nm,
                       "max_activation": res.max_activation, "forces": res.forces, "settled_deg": settled_deg,
                       "pelvic_tilt_deg": sm.pelvic_tilt_deg}
         if res.residual_nm > max(MAX_RESIDUAL_NM, 0.05 * res.required_nm):
-            flags.append(_flag("biomech_task_unsolved", f"{name}: muscles cannot balance the posture "
-                               f"({res.residual_nm:.1f} N m left over)", structure=name))
+            flags.append(make_flag("biomech_task_unsolved",
+                                   f"{name}: muscles cannot balance the posture "
+                                   f"({res.residual_nm:.1f} N m left over)",
+                                   structure=name))
             continue
         if res.max_activation >= 0.999:
-            flags.append(_flag("biomech_muscle_saturated", f"{name}: at least one fascicle at maximum activation", structure=name))
+            flags.append(make_flag("biomech_muscle_saturated", f"{name}: at least one fascicle at maximum activation",
+                                   structure=name))
         loads[name] = format_loads(res, bw)
     return loads, flags, diag
 
 
-def compute_loads(results: dict, personalisation: str = "muscle", base_model: Path | None = None,
-                  muscle_map: dict | None = None) -> tuple[dict, list[dict]]:
+def compute_loads(results: dict, personalisation: Personalisation = "muscle", base_model: Path | None = None,
+                  muscle_map: dict | None = None) -> tuple[dict, list[Flag]]:
     """Loads per task and level for one subject, from a results.json/truth.json dictionary.
 
     Returns ``(loads, flags)``: ``loads[task][level] = {compression_n, shear_ap_n,

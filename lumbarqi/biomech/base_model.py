@@ -30,10 +30,11 @@ import opensim as osim
 from scipy.optimize import brentq
 
 from lumbarqi.biomech.anatomy import DATA_DIR, GRAVITY, anatomy
-from lumbarqi.biomech.api import MAX_RESIDUAL_NM, format_loads
+from lumbarqi.biomech.loads import MAX_RESIDUAL_NM, format_loads
 from lumbarqi.biomech.solver import prepare_state, solve_posture
 from lumbarqi.biomech.subject import Subject, curvature_offsets_deg
 from lumbarqi.biomech.tasks import Task, posture
+from lumbarqi.results import Flag, make_flag
 
 osim.Logger.setLevelString("error")
 
@@ -210,13 +211,13 @@ def _muscles(model: osim.Model, mmap: dict, force_scale: dict[tuple[str, str], f
     return names, fmax
 
 
-def solve_base_model(path: Path, mmap: dict | None, subj: Subject, tasks: dict[str, Task]) -> tuple[dict, list[dict], dict]:
+def solve_base_model(path: Path, mmap: dict | None, subj: Subject, tasks: dict[str, Task]) -> tuple[dict, list[Flag], dict]:
     """Solve ``tasks`` on the base model at ``path``: (loads, flags, diagnostics)."""
     mmap = mmap or shipped_map(path)
     if mmap is None:
         raise ValueError(f"no muscle map given for {Path(path).name} (pass --muscle-map MAP.json)")
     loads: dict[str, dict] = {}
-    flags: list[dict] = []
+    flags: list[Flag] = []
     diag: dict[str, Any] = {}
     built: dict[float, tuple[osim.Model, osim.State]] = {}
     upright: dict[float, float] = {}  # thorax angle of each built model in its default (neutral) pose
@@ -252,15 +253,16 @@ def solve_base_model(path: Path, mmap: dict | None, subj: Subject, tasks: dict[s
             acts, fmax = _muscles(model, mmap, subj.muscle_force_scale)
             res = solve_posture(model, state, eq, acts, fmax, mmap["levels"], disc_axes="chain")
         except Exception as exc:  # noqa: BLE001 - a task a foreign model cannot take is reported, never raised
-            flags.append({"code": "biomech_task_failed", "level": None, "structure": name,
-                          "message": f"{name} on {Path(path).name}: {type(exc).__name__}: {exc}"})
+            flags.append(make_flag("biomech_task_failed", f"{name} on {Path(path).name}: {type(exc).__name__}: {exc}",
+                                   structure=name))
             continue
         for note in notes:
-            flags.append({"code": "biomech_base_model_posture", "level": None, "structure": name, "message": note})
+            flags.append(make_flag("biomech_base_model_posture", note, structure=name))
         diag[name] = {"residual_nm": res.residual_nm, "required_nm": res.required_nm, "max_activation": res.max_activation}
         if res.residual_nm > max(MAX_RESIDUAL_NM, 0.05 * res.required_nm):
-            flags.append({"code": "biomech_task_unsolved", "level": None, "structure": name,
-                          "message": f"{name} on {Path(path).name}: {res.residual_nm:.1f} N m left unbalanced"})
+            flags.append(make_flag("biomech_task_unsolved",
+                                   f"{name} on {Path(path).name}: {res.residual_nm:.1f} N m left unbalanced",
+                                   structure=name))
             continue
         loads[name] = format_loads(res, bw)
     return loads, flags, diag

@@ -7,9 +7,8 @@ import sys
 import time
 from pathlib import Path
 
-from lumbarqi.errors import LumbarqiError
-
-PERSONALISATIONS = ("anthropometric", "curvature", "muscle")
+from lumbarqi.errors import EXIT_OK, LumbarqiError
+from lumbarqi.results import PERSONALISATIONS
 
 
 def add_subcommands(subparsers) -> None:
@@ -76,7 +75,7 @@ def run(args: argparse.Namespace) -> int:
         for f in flags:
             print(f"flag {f['code']}: {f['message']}", file=sys.stderr)
         print(f"{len(loads)} tasks in {seconds:.1f} s")
-    return 0
+    return EXIT_OK
 
 
 def _write_json(path: Path, data: dict) -> None:
@@ -107,4 +106,4 @@ def _compare(results: dict, base_model: Path | None, mmap: dict | None, json_pat
         print(f"  {task:16s}" + "".join(cells))
     if json_path:
         _write_json(json_path, {"personalisation": out})
-    return 0
+    return EXIT_OK

@@ -19,8 +19,7 @@ from typing import Any
 
 from lumbarqi.biomech.anatomy import LEVELS, MEASURED_GROUPS, SIDES, VERTEBRAE, anatomy, levels_crossed
 from lumbarqi.morphometry.quality import RANGES
-
-PERSONALISATIONS: tuple[str, ...] = ("anthropometric", "curvature", "muscle")
+from lumbarqi.results import PERSONALISATIONS, Flag, Personalisation, make_flag
 
 
 @dataclass
@@ -55,14 +54,14 @@ class Subject:
     mass_kg: float
     sex: str
     age_years: float
-    personalisation: str
+    personalisation: Personalisation
     discs: dict[str, Disc]
     vertebrae: dict[str, Vertebra]
     #: (track, side) -> vertebra -> [anterior, lateral] mm
     tracks: dict[tuple[str, str], dict[str, list[float]]]
     #: (fascicle name, side) -> maximum isometric force (N)
     fmax: dict[tuple[str, str], float]
-    flags: list[dict] = field(default_factory=list)
+    flags: list[Flag] = field(default_factory=list)
     #: (measured group, side) -> factor the measured CSA applied to the regression forces (muscle level)
     muscle_force_scale: dict[tuple[str, str], float] = field(default_factory=dict)
     #: the tracks before measured centroids moved them (used for the thoracic-belly fascicles)
@@ -74,10 +73,6 @@ class Subject:
         return self.height_m / anatomy()["reference_height_m"]
 
 
-def _flag(flags: list[dict], code: str, message: str, level: str | None = None, structure: str | None = None) -> None:
-    flags.append({"code": code, "level": level, "structure": structure, "message": message})
-
-
 def _num(value: Any) -> float | None:
     """A finite positive-or-zero-or-negative number, or None for absent/NaN/non-numbers."""
     if isinstance(value, bool) or not isinstance(value, (int, float)):
@@ -85,7 +80,7 @@ def _num(value: Any) -> float | None:
     return float(value) if math.isfinite(value) else None
 
 
-def _subject_basics(results: dict, flags: list[dict]) -> tuple[float, float, str, float]:
+def _subject_basics(results: dict, flags: list[Flag]) -> tuple[float, float, str, float]:
     a = anatomy()
     subj = results.get("subject") or {}
     d = a["default_subject"]
@@ -96,9 +91,10 @@ def _subject_basics(results: dict, flags: list[dict]) -> tuple[float, float, str
         mass = None
     if height is None or mass is None or subj.get("source") == "default":
         missing = [n for n, v in (("height", height), ("mass", mass)) if v is None]
-        _flag(flags, "biomech_default_subject",
-              f"subject {' and '.join(missing) or 'size'} not from the DICOM header: default "
-              f"{d['height_m']} m / {d['mass_kg']} kg used", structure="subject")
+        flags.append(make_flag("biomech_default_subject",
+                               f"subject {' and '.join(missing) or 'size'} not from the DICOM header: default "
+                               f"{d['height_m']} m / {d['mass_kg']} kg used",
+                               structure="subject"))
     sex = subj.get("sex") if subj.get("sex") in ("M", "F") else d["sex"]
     age = _num(subj.get("age_years")) or a["reference_age_years"]
     return float(height or d["height_m"]), float(mass or d["mass_kg"]), str(sex), float(age)
@@ -128,7 +124,7 @@ def _implausible(kind: str, values: dict[str, float | None]) -> list[str]:
     return out
 
 
-def _measured_geometry(results: dict, discs: dict[str, Disc], verts: dict[str, Vertebra], flags: list[dict]) -> None:
+def _measured_geometry(results: dict, discs: dict[str, Disc], verts: dict[str, Vertebra], flags: list[Flag]) -> None:
     """Overwrite defaults with measured disc/vertebra geometry; reconcile with the lordosis angle."""
     measured_d = results.get("discs") or {}
     measured_v = results.get("vertebrae") or {}
@@ -143,7 +139,8 @@ def _measured_geometry(results: dict, discs: dict[str, Disc], verts: dict[str, V
         else:
             missing_wedge.append(lvl)
             why = f"implausible {', '.join(bad)}" if bad and all(v is not None for v in vals) else "not measured"
-            _flag(flags, "biomech_default_geometry", f"disc geometry {why}: default used", level=lvl, structure="disc")
+            flags.append(make_flag("biomech_default_geometry", f"disc geometry {why}: default used", level=lvl,
+                                   structure="disc"))
     for v in VERTEBRAE[:-1]:
         m = measured_v.get(v) or {}
         h = _num(m.get("height_middle_mm")) or _num(m.get("height_mean_mm"))
@@ -153,11 +150,12 @@ def _measured_geometry(results: dict, discs: dict[str, Disc], verts: dict[str, V
             verts[v] = Vertebra(h, wedge or 0.0, depth)
         else:
             why = f"implausible {', '.join(bad)}" if bad else "not measured"
-            _flag(flags, "biomech_default_geometry", f"vertebral body {why}: default used", level=v, structure="vertebral_body")
+            flags.append(make_flag("biomech_default_geometry", f"vertebral body {why}: default used", level=v,
+                                   structure="vertebral_body"))
     lordosis = _num(results.get("lordosis_deg"))
     if lordosis is None:
-        _flag(flags, "biomech_default_geometry", "lordosis not measured: segment angles from disc shapes/defaults",
-              structure="lordosis")
+        flags.append(make_flag("biomech_default_geometry", "lordosis not measured: segment angles from disc shapes/defaults",
+                               structure="lordosis"))
         return
     lumbar_levels = [lvl for lvl in LEVELS if lvl != "T12/L1"]
     missing = [lvl for lvl in missing_wedge if lvl in lumbar_levels]
@@ -266,7 +264,8 @@ def _apply_measured_muscles(results: dict, subj: Subject) -> None:
                     for v in (upper, lower):
                         shifts.setdefault(v, []).append(delta)
             if not ratios:
-                _flag(subj.flags, "biomech_default_muscle", f"{group} {side}: CSA not measured, regression used", structure=group)
+                subj.flags.append(make_flag("biomech_default_muscle", f"{group} {side}: CSA not measured, regression used",
+                                            structure=group))
             # one factor per group and side, pooled over the measured levels: a single level's mask error
             # must not make one fascicle (and so the whole task) saturate
             scale = min(max(pooled[0] / pooled[1] if pooled[1] > 0 else 1.0, 0.05), 5.0)
@@ -279,7 +278,8 @@ def _apply_measured_muscles(results: dict, subj: Subject) -> None:
                     p = subj.tracks[(t, side)][v]
                     subj.tracks[(t, side)][v] = [p[0] + sum(d[0] for d in ds) / len(ds), p[1] + sum(d[1] for d in ds) / len(ds)]
             if not shifts:
-                _flag(subj.flags, "biomech_default_muscle", f"{group} {side}: centroid not measured, regression used", structure=group)
+                subj.flags.append(make_flag("biomech_default_muscle",
+                                            f"{group} {side}: centroid not measured, regression used", structure=group))
 
 
 def segment_lordosis_deg(subj: Subject) -> dict[str, float]:
@@ -309,11 +309,11 @@ def curvature_offsets_deg(subj: Subject) -> dict[str, float]:
     return {lvl: -(own[lvl] - pop[lvl]) for lvl in LEVELS}
 
 
-def personalise(results: dict, personalisation: str = "muscle") -> Subject:
+def personalise(results: dict, personalisation: Personalisation = "muscle") -> Subject:
     """Build the :class:`Subject` for ``results`` at the given personalisation level."""
     if personalisation not in PERSONALISATIONS:
         raise ValueError(f"personalisation must be one of {', '.join(PERSONALISATIONS)}, got {personalisation!r}")
-    flags: list[dict] = []
+    flags: list[Flag] = []
     height, mass, sex, age = _subject_basics(results, flags)
     scale = height / anatomy()["reference_height_m"]
     discs, verts = _default_geometry(scale)

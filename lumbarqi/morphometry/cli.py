@@ -6,7 +6,7 @@ import csv
 import json
 from pathlib import Path
 
-from lumbarqi.errors import LumbarqiError
+from lumbarqi.errors import EXIT_OK, LumbarqiError
 
 
 def add_subcommands(subparsers) -> None:
@@ -106,4 +106,4 @@ def run(args: argparse.Namespace) -> int:
               f"LoA=[{s.get('loa_low', 0):+.3f}, {s.get('loa_high', 0):+.3f}]")
     for s, v in report.get("dice", {}).get("mean", {}).items():
         print(f"  Dice {s:38s} {v:.4f}")
-    return 0
+    return EXIT_OK

@@ -42,9 +42,10 @@ from scipy.interpolate import CubicSpline
 
 from lumbarqi import labels as L
 from lumbarqi.geometry import StackGeometry
+from lumbarqi.results import Flag, make_flag
 from lumbarqi.volume import LabelledVolume, fill_missing
 
-from .quality import check_muscle, flag
+from .quality import check_muscle
 from .spine import SpineAnalysis, analyse_spine
 
 SUBCUTANEOUS_BAND_MM = 15.0
@@ -191,7 +192,7 @@ def _reslice(label: np.ndarray, g: StackGeometry, point: np.ndarray, e_lat: np.n
     return out
 
 
-def choose_slices(axial: list[LabelledVolume], analysis: SpineAnalysis) -> tuple[dict[str, tuple[int, int, float]], list[dict]]:
+def choose_slices(axial: list[LabelledVolume], analysis: SpineAnalysis) -> tuple[dict[str, tuple[int, int, float]], list[Flag]]:
     """Per reported disc: (index into ``axial``, slice index, signed offset mm) of the nearest slice."""
     out, flags = {}, []
     for disc in L.REPORTED_DISCS:
@@ -211,13 +212,16 @@ def choose_slices(axial: list[LabelledVolume], analysis: SpineAnalysis) -> tuple
             if covered and abs(offs[k]) <= g.slice_spacing_mm and (best is None or abs(offs[k]) < abs(best[2])):
                 best = (i, k, float(offs[k]))
         if best is None:
-            flags.append(flag("axial_not_reaching_level", disc, "muscle", f"no axial T1 slice within one slice spacing of the {disc} disc: muscles not measured"))
+            flags.append(make_flag("axial_not_reaching_level",
+                                   f"no axial T1 slice within one slice spacing of the {disc} disc: muscles not measured",
+                                   level=disc,
+                                   structure="muscle"))
         else:
             out[disc] = best
     return out, flags
 
 
-def measure_level(lv: LabelledVolume, k: int, offset: float, disc: str, axis: SpineAxis, disc_centre: np.ndarray) -> tuple[dict, list[dict], dict]:
+def measure_level(lv: LabelledVolume, k: int, offset: float, disc: str, axis: SpineAxis, disc_centre: np.ndarray) -> tuple[dict, list[Flag], dict]:
     """Muscle entries of one disc level on slice ``k`` of ``lv``: (muscles, flags, slice info)."""
     g: StackGeometry = lv.volume.geometry
     n = g.normal * np.sign(g.normal[2] or 1.0)
@@ -235,7 +239,7 @@ def measure_level(lv: LabelledVolume, k: int, offset: float, disc: str, axis: Sp
     if len(spine_px) >= 30:
         centre_lat = g.voxel_to_lps(np.column_stack([np.full(len(spine_px), k), spine_px])).mean(axis=0)
         point = point + ((centre_lat - point) @ e_lat) * e_lat
-    flags: list[dict] = []
+    flags: list[Flag] = []
     image = getattr(lv.volume, "array", None)
     fat_valid = getattr(lv.volume, "weighting", "T1") in FAT_INDEX_WEIGHTINGS  # else left out, flagged once by the run
     threshold, normalised = None, None
@@ -243,7 +247,9 @@ def measure_level(lv: LabelledVolume, k: int, offset: float, disc: str, axis: Sp
         normalised = fat_normalised(image[k], lab, g.row_spacing_mm, g.col_spacing_mm)
         threshold = fat_threshold(normalised, lab) if normalised is not None else None
     if threshold is None and fat_valid:
-        flags.append(flag("fat_calibration", disc, "muscle", f"{disc}: subcutaneous fat / lean muscle calibration failed: no fat_index"))
+        flags.append(make_flag("fat_calibration", f"{disc}: subcutaneous fat / lean muscle calibration failed: no fat_index",
+                               level=disc,
+                               structure="muscle"))
     px_area = g.row_spacing_mm * g.col_spacing_mm
     plane = _reslice(lv.label, g, point, e_lat, e_ap, tuple(getattr(lv.volume, "missing_slices", ())))
     ref = point
@@ -258,7 +264,9 @@ def measure_level(lv: LabelledVolume, k: int, offset: float, disc: str, axis: Sp
             mask = lab == value
             count = int(mask.sum())
             if count == 0 and value not in plane:
-                flags.append(flag("muscle_missing", disc, f"{m}, {side}", f"{disc}: no {m.replace('_', ' ')} ({side}) near the chosen axial slice"))
+                flags.append(make_flag("muscle_missing",
+                                       f"{disc}: no {m.replace('_', ' ')} ({side}) near the chosen axial slice", level=disc,
+                                       structure=f"{m}, {side}"))
                 continue
             covered = value in plane
             if count and covered:
@@ -271,9 +279,11 @@ def measure_level(lv: LabelledVolume, k: int, offset: float, disc: str, axis: Sp
             else:
                 px = g.voxel_to_lps(np.column_stack([np.full(count, k), np.argwhere(mask)]))
                 area, centroid = count * px_area * cos, px.mean(axis=0)
-                flags.append(flag("csa_oblique_estimate", disc, f"{m}, {side}",
-                                  f"{disc}: the plane normal to the spine leaves the axial stack over {m.replace('_', ' ')} ({side}): "
-                                  "CSA is the in-slice area x cos(tilt)"))
+                flags.append(make_flag("csa_oblique_estimate",
+                                       f"{disc}: the plane normal to the spine leaves the axial stack over {m.replace('_', ' ')} ({side}): "
+                                       "CSA is the in-slice area x cos(tilt)",
+                                       level=disc,
+                                       structure=f"{m}, {side}"))
             d = centroid - ref
             entry = {"csa_mm2": round(area, 2), "csa_cm2": round(area / 100.0, 3)}
             if threshold is not None and normalised is not None and count:
@@ -293,12 +303,13 @@ def measure_level(lv: LabelledVolume, k: int, offset: float, disc: str, axis: Sp
 
 
 def measure_muscles_detailed(axial: list[LabelledVolume], sagittal_label: np.ndarray, sagittal_geometry: StackGeometry,
-                             analysis: SpineAnalysis | None = None) -> tuple[dict, list[dict], dict]:
+                             analysis: SpineAnalysis | None = None) -> tuple[dict, list[Flag], dict]:
     """(muscles, flags, slices): as :func:`measure_muscles`, plus which slice served each level."""
     analysis = analysis or analyse_spine(sagittal_label, sagittal_geometry)
     axis = spine_axis(analysis)
     if axis is None:
-        return {}, [flag("not_measurable", None, "muscle", "too few named levels on the sagittal map to place axial slices")], {}
+        return {}, [make_flag("not_measurable", "too few named levels on the sagittal map to place axial slices",
+                              structure="muscle")], {}
     chosen, flags = choose_slices(axial, analysis)
     muscles, slices = {}, {}
     for disc, (i, k, offset) in chosen.items():
@@ -311,7 +322,7 @@ def measure_muscles_detailed(axial: list[LabelledVolume], sagittal_label: np.nda
 
 
 def measure_muscles(axial: list[LabelledVolume], sagittal_label: np.ndarray, sagittal_geometry: StackGeometry,
-                    analysis: SpineAnalysis | None = None) -> tuple[dict, list[dict]]:
+                    analysis: SpineAnalysis | None = None) -> tuple[dict, list[Flag]]:
     """(muscles, flags) in the results.json keys: ``{disc: {muscle: {side: {csa_mm2, csa_cm2,
     fat_index, centroid_mm, slice_offset_mm}}}}``.
 

@@ -20,6 +20,8 @@ segmentation or geometry failures, not disease.
 """
 from __future__ import annotations
 
+from lumbarqi.results import Flag, make_flag
+
 #: (low, high) plausibility bounds: disc and body dimensions in mm, angles in deg, areas in mm2.
 RANGES: dict[str, tuple[float, float]] = {
     "disc.height_mean_mm": (2.0, 20.0),
@@ -39,22 +41,19 @@ RANGES: dict[str, tuple[float, float]] = {
 }
 
 
-def flag(code: str, level: str | None, structure: str | None, message: str) -> dict:
-    """One results.json flag."""
-    return {"code": code, "level": level, "structure": structure, "message": message}
-
-
-def _check(kind: str, level: str, values: dict, structure: str) -> list[dict]:
+def _check(kind: str, level: str, values: dict, structure: str) -> list[Flag]:
     out = []
     for key, value in values.items():
         bounds = RANGES.get(f"{kind}.{key}")
         if bounds and isinstance(value, (int, float)) and not bounds[0] <= value <= bounds[1]:
-            out.append(flag("out_of_range", level, structure,
-                            f"{level} {key} = {value:g} is outside the plausible range {bounds[0]:g}..{bounds[1]:g}"))
+            out.append(make_flag("out_of_range",
+                                 f"{level} {key} = {value:g} is outside the plausible range {bounds[0]:g}..{bounds[1]:g}",
+                                 level=level,
+                                 structure=structure))
     return out
 
 
-def check_ranges(discs: dict, vertebrae: dict, lordosis_deg: float | None) -> list[dict]:
+def check_ranges(discs: dict, vertebrae: dict, lordosis_deg: float | None) -> list[Flag]:
     """``out_of_range`` flags for disc, vertebral and lordosis values."""
     out = []
     for level, values in discs.items():
@@ -63,10 +62,11 @@ def check_ranges(discs: dict, vertebrae: dict, lordosis_deg: float | None) -> li
         out += _check("vertebra", level, values, "vertebral_body")
     lo, hi = RANGES["lordosis_deg"]
     if lordosis_deg is not None and not lo <= lordosis_deg <= hi:
-        out.append(flag("out_of_range", "L1-S1", "lordosis", f"lordosis {lordosis_deg:g} deg is outside {lo:g}..{hi:g}"))
+        out.append(make_flag("out_of_range", f"lordosis {lordosis_deg:g} deg is outside {lo:g}..{hi:g}", level="L1-S1",
+                             structure="lordosis"))
     return out
 
 
-def check_muscle(level: str, muscle: str, side: str, values: dict) -> list[dict]:
+def check_muscle(level: str, muscle: str, side: str, values: dict) -> list[Flag]:
     """``out_of_range`` flags for one muscle entry."""
     return _check("muscle", level, {k: values[k] for k in ("csa_mm2", "fat_index") if k in values}, f"{muscle}, {side}")

@@ -37,8 +37,9 @@ from scipy.ndimage import map_coordinates
 
 from lumbarqi import labels as L
 from lumbarqi.geometry import StackGeometry
+from lumbarqi.results import Flag, make_flag
 
-from .quality import check_ranges, flag
+from .quality import check_ranges
 
 STEP_MM = 0.15  # resampling step in the structure frame
 CENTRAL_FRACTION = 0.8  # slices with at least this fraction of the largest area are "central"
@@ -93,7 +94,7 @@ class SpineAnalysis:
     #: reported height/depth was read (line length = the reported value), for viewers
     geometry: dict[str, dict] = field(default_factory=dict)
     s1_point: np.ndarray | None = None  # centre of the top sacral segment (LPS mm), estimated
-    flags: list[dict] = field(default_factory=list)
+    flags: list[Flag] = field(default_factory=list)
 
 
 def _crossings(p: np.ndarray, t: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -310,11 +311,13 @@ def _measure_each(label: np.ndarray, geometry: StackGeometry, out: SpineAnalysis
                 problem = ("not_measurable", f"{name}: the mask is too small or irregular to measure")
         if problem is not None or values is None:
             if reported and problem is not None:
-                out.flags.append(flag(problem[0], name, structure, problem[1]))
+                out.flags.append(make_flag(problem[0], problem[1], level=name, structure=structure))
             continue
         if "lateral_edge" in problems and reported:
-            out.flags.append(flag("lateral_coverage", name, structure,
-                                  f"{name} reaches the first or last sagittal slice: its mid-sagittal plane may be missed"))
+            out.flags.append(make_flag("lateral_coverage",
+                                       f"{name} reaches the first or last sagittal slice: its mid-sagittal plane may be missed",
+                                       level=name,
+                                       structure=structure))
         measured[name] = values
         if reported:
             out.geometry[name] = values["geometry"]
@@ -346,7 +349,9 @@ def analyse_spine(label: np.ndarray, geometry: StackGeometry, missing: tuple[int
             if above:
                 d["height_index"] = round(m["mean_mm"] / above["mean_mm"], 4)
             else:
-                out.flags.append(flag("not_measurable", name, "disc", f"{name}: no vertebral body above, no disc height index"))
+                out.flags.append(make_flag("not_measurable", f"{name}: no vertebral body above, no disc height index",
+                                           level=name,
+                                           structure="disc"))
             d["depth_mm"] = round(m["depth_mm"], 3)
             out.discs[name] = d
     l1, l5s1 = out.frames.get("L1"), out.frames.get("L5/S1")
@@ -355,7 +360,9 @@ def analyse_spine(label: np.ndarray, geometry: StackGeometry, missing: tuple[int
         out.lordosis_deg = round(float((angle + 180.0) % 360.0 - 180.0), 3)
         out.geometry["lordosis"] = _lordosis_lines(geometry, l1, l5s1, missing)
     else:
-        out.flags.append(flag("not_measurable", "L1-S1", "lordosis", "lordosis needs the L1 body and the L5/S1 disc: not measured"))
+        out.flags.append(make_flag("not_measurable", "lordosis needs the L1 body and the L5/S1 disc: not measured",
+                                   level="L1-S1",
+                                   structure="lordosis"))
     if l5s1 is not None:
         l5 = measured.get("L5")
         out.s1_point = _estimate_s1(label, geometry, l5s1, l5["mean_mm"] if l5 else 28.0)
@@ -363,7 +370,7 @@ def analyse_spine(label: np.ndarray, geometry: StackGeometry, missing: tuple[int
     return out
 
 
-def measure_spine(label: np.ndarray, geometry: StackGeometry, missing: tuple[int, ...] = ()) -> tuple[dict, dict, float | None, list[dict]]:
+def measure_spine(label: np.ndarray, geometry: StackGeometry, missing: tuple[int, ...] = ()) -> tuple[dict, dict, float | None, list[Flag]]:
     """(discs, vertebrae, lordosis_deg or None, flags) in the results.json keys of docs/results.md.
 
     label: sagittal label map ``[slice, row, col]`` (levels named, lumbarqi.labels

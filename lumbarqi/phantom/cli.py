@@ -6,7 +6,7 @@ import sys
 import time
 from pathlib import Path
 
-from lumbarqi.errors import LumbarqiError
+from lumbarqi.errors import EXIT_OK, LumbarqiError
 
 
 def _fraction(text: str) -> float:
@@ -68,4 +68,4 @@ def run(args: argparse.Namespace) -> int:
             write_preview(out, out / "preview.png")
             print(f"  preview: {out / 'preview.png'}")
         print(f"  done in {time.perf_counter() - t0:.1f} s", file=sys.stdout, flush=True)
-    return 0
+    return EXIT_OK

@@ -1,7 +1,7 @@
 """Where each SR measurement lies on its image: SCOORDs from ``results["geometry"]``.
 
 The morphometry writes patient coordinates (LPS mm) of the lines and outlines it
-measured (:func:`lumbarqi.measurements.spine_geometry`, ``muscle_geometry``);
+measured (:func:`lumbarqi.run.measurements.spine_geometry`, ``muscle_geometry``);
 here they become 2D spatial coordinates (SCOORD, PS3.3 C.18.6) on the source
 image they were read on: disc and vertebral body heights and depth as 2-point
 POLYLINEs on the sagittal slice, the lordosis endplates as a 4-point POLYLINE,

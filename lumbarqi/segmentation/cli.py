@@ -12,6 +12,8 @@ import json
 import sys
 from pathlib import Path
 
+from lumbarqi.errors import EXIT_INTERNAL, EXIT_INTERRUPTED, EXIT_OK, EXIT_USAGE
+
 TASKS = ("vertebrae", "discs", "muscles")
 
 
@@ -73,7 +75,7 @@ def run_train(args: argparse.Namespace) -> int:
         train(opts, log=lambda m: print(m, file=sys.stderr, flush=True))
     except (ValueError, FileNotFoundError) as exc:
         raise UsageError(str(exc)) from None
-    return 0
+    return EXIT_OK
 
 
 def find_model_dir(task: str, models: str | None) -> Path:
@@ -112,7 +114,7 @@ def run_evaluate(args: argparse.Namespace) -> int:
         Path(args.json).parent.mkdir(parents=True, exist_ok=True)
         Path(args.json).write_text(text + "\n")
     print(text)
-    return 0
+    return EXIT_OK
 
 
 def add_subcommands(subparsers: argparse._SubParsersAction) -> None:
@@ -165,13 +167,13 @@ def _guard(handler, args: argparse.Namespace, name: str) -> int:
         return handler(args)
     except UsageError as exc:
         print(f"lumbarqi {name}: error: {exc}", file=sys.stderr)
-        return 2
+        return EXIT_USAGE
     except KeyboardInterrupt:
         print(f"lumbarqi {name}: interrupted", file=sys.stderr)
-        return 130
+        return EXIT_INTERRUPTED
     except Exception as exc:  # unreadable files and the like: still one line
         print(f"lumbarqi {name}: error: {type(exc).__name__}: {exc}".splitlines()[0], file=sys.stderr)
-        return 1
+        return EXIT_INTERNAL
 
 
 def main(argv: list[str] | None = None) -> int:

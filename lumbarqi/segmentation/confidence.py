@@ -19,6 +19,8 @@ never flagged.
 """
 from __future__ import annotations
 
+from lumbarqi.results import Flag, make_flag
+
 #: structure -> confidence (mean max-softmax, 0-1) below which its mask is not to be trusted
 LOW_CONFIDENCE_BELOW: dict[str, float] = {
     # vertebrae model, fold-0 held-out cases (10 real sagittal, 7 SPIDER 3D T2, 12 phantom series): the one case
@@ -40,9 +42,10 @@ def low_confidence(confidence: dict[str, float], thresholds: dict[str, float] | 
     return [(s, float(c), limits[s]) for s, c in confidence.items() if s in limits and float(c) < limits[s]]
 
 
-def low_confidence_flags(confidence: dict[str, float], thresholds: dict[str, float] | None = None) -> list[dict]:
+def low_confidence_flags(confidence: dict[str, float], thresholds: dict[str, float] | None = None) -> list[Flag]:
     """``low_confidence_segmentation`` flags (results.json layout) for the structures under threshold."""
-    return [{"code": FLAG, "level": None, "structure": s,
-             "message": f"the network is unsure of the {s.replace('_', ' ')} mask (confidence {c:.2f}, "
-                        f"threshold {t:.2f}): check its outline before using its measurements"}
+    return [make_flag(FLAG,
+                      f"the network is unsure of the {s.replace('_', ' ')} mask (confidence {c:.2f}, "
+                      f"threshold {t:.2f}): check its outline before using its measurements",
+                      structure=s)
             for s, c, t in low_confidence(confidence, thresholds)]

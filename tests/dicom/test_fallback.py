@@ -6,7 +6,8 @@ from pathlib import Path
 
 import pydicom
 
-from lumbarqi.pipeline import RunOptions, RunState, find_study, read_volumes
+from lumbarqi.run.stages import find_study, read_volumes
+from lumbarqi.run.state import RunOptions, RunState
 
 
 def _input_side(folder: Path) -> tuple[RunState, object, list]:

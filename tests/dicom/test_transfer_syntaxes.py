@@ -19,7 +19,8 @@ import pydicom
 import pytest
 from encoders import FORMATS, encode_folder
 
-from lumbarqi.pipeline import RunOptions, RunState, find_study, read_volumes
+from lumbarqi.run.stages import find_study, read_volumes
+from lumbarqi.run.state import RunOptions, RunState
 
 pytestmark = pytest.mark.slow
 

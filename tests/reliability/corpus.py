@@ -643,7 +643,8 @@ def observe(inp: Path) -> dict:
     failed later stage); ``error`` the one-line LumbarqiError, if any.
     """
     from lumbarqi.errors import LumbarqiError
-    from lumbarqi.pipeline import RunOptions, RunState, find_study, read_volumes
+    from lumbarqi.run.stages import find_study, read_volumes
+    from lumbarqi.run.state import RunOptions, RunState
 
     state = RunState(RunOptions(input_dir=Path(inp), output_dir=Path(inp).parent / "_never_written", models_dir=Path("/nonexistent")))
     obs: dict = {"exit": None, "error": None, "sagittal": None, "axial": None, "reasons": [], "volumes": None}

@@ -174,7 +174,8 @@ def run_input_side(folder: Path) -> str:
     other exception propagates (that is a finding).
     """
     from lumbarqi.errors import LumbarqiError
-    from lumbarqi.pipeline import RunOptions, RunState, find_study, read_volumes
+    from lumbarqi.run.stages import find_study, read_volumes
+    from lumbarqi.run.state import RunOptions, RunState
 
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")

@@ -83,10 +83,10 @@ def synthetic_loads(discs: list[str]) -> dict:
 def measure_phantom(results: dict, labelled: list[LabelledVolume]) -> None:
     """Replace the truth measurements by lumbarqi's own on the truth label maps (as a run does),
     with the geometry (``results["geometry"]``) that the SR draws."""
-    from lumbarqi.measurements import muscle_geometry, spine_geometry
     from lumbarqi.morphometry.muscles import measure_muscles_detailed
     from lumbarqi.morphometry.spine import analyse_spine
     from lumbarqi.reporting.seg import stack_plane
+    from lumbarqi.run.measurements import muscle_geometry, spine_geometry
 
     sag = next(lv for lv in labelled if stack_plane(lv) == "sagittal")
     axial = [lv for lv in labelled if stack_plane(lv) == "axial"]

@@ -13,9 +13,19 @@ from lumbarqi import labels as L
 from lumbarqi.levels import name_levels
 from lumbarqi.morphometry.muscles import measure_muscles_detailed
 from lumbarqi.morphometry.spine import analyse_spine
-from lumbarqi.pipeline import SAGITTAL_CLASSES, RunState
+from lumbarqi.results import make_flag
+from lumbarqi.run.state import RunState
 from lumbarqi.segmentation.confidence import low_confidence_flags
+from lumbarqi.segmentation.postprocess import SAGITTAL_CLASSES
 from lumbarqi.volume import LabelledVolume, SeriesVolume
+
+#: What the load stage uses of the measurements (lumbarqi.biomech.compute_loads reads these keys).
+MEASURED_KEYS = ("subject", "discs", "vertebrae", "lordosis_deg", "muscles")
+
+
+def measurements_for_loads(results: dict) -> dict:
+    """The measured keys of ``results`` the load stage reads (what the metrics stage hands on)."""
+    return {k: results[k] for k in MEASURED_KEYS if k in results}
 
 
 def sagittal_levels(state: RunState, sag: SeriesVolume, classes: np.ndarray, disc_mask: np.ndarray | None,
@@ -84,8 +94,9 @@ def measure_all(state: RunState, sagittal: LabelledVolume | None, axial: list[La
         r["flags"] += flags
         r["geometry"]["muscles"] = muscle_geometry(slices)
     elif axial:
-        r["flags"].append({"code": "not_measurable", "level": None, "structure": "muscle",
-                           "message": "muscle areas need the sagittal level map to place axial slices; none available"})
+        r["flags"].append(make_flag("not_measurable",
+                                    "muscle areas need the sagittal level map to place axial slices; none available",
+                                    structure="muscle"))
     confidence = segmentation_confidence(sagittal, axial)
     if confidence:
         r["segmentation_confidence"] = confidence

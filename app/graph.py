@@ -7,7 +7,7 @@ from holoscan.conditions import CountCondition
 from holoscan.core import Application  # the class monai.deploy.core re-exports (importing it would import all of MONAI core)
 from holoscan.schedulers import EventBasedScheduler
 
-from lumbarqi.pipeline import RunState
+from lumbarqi.run.state import RunState
 from operators import (
     BiomechOperator,
     DiscSegmenterOperator,
@@ -51,9 +51,10 @@ class LumbarQIApp(Application):
         self.add_flow(vertebrae, metrics, {("vertebrae", "vertebrae")})
         self.add_flow(discs, metrics, {("discs", "discs")})
         self.add_flow(muscles, metrics, {("muscles", "muscles")})
-        self.add_flow(metrics, biomech, {("labelled", "labelled")})
+        self.add_flow(metrics, biomech, {("measurements", "measurements")})
         self.add_flow(metrics, seg_writer, {("labelled", "labelled")})
-        self.add_flow(biomech, writer, {("labelled", "labelled")})
+        self.add_flow(metrics, writer, {("labelled", "labelled")})
+        self.add_flow(biomech, writer, {("loads", "loads")})
         self.add_flow(seg_writer, writer, {("segs", "segs")})
         # independent operators run side by side: the segmenters, and the SEG writer beside biomech
         threads = int(os.environ.get("LUMBARQI_GRAPH_THREADS", "2"))

@@ -5,9 +5,10 @@ import argparse
 import os
 from pathlib import Path
 
-from lumbarqi.errors import LumbarqiError
+from lumbarqi.errors import EXIT_NO_INPUT, EXIT_OK, LumbarqiError
+from lumbarqi.results import PERSONALISATIONS
 
-DEFAULT_MODELS = Path(__file__).resolve().parent.parent / "models"
+DEFAULT_MODELS = Path(__file__).resolve().parents[2] / "models"
 
 
 def _add_run_arguments(p: argparse.ArgumentParser) -> None:
@@ -17,7 +18,7 @@ def _add_run_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--selection-rules", type=Path, default=None, help="site series-selection rules (JSON, see lumbarqi/dicom/selection_rules.json)")
     p.add_argument("--study", default=None, metavar="UID", help="process this StudyInstanceUID when the input holds several")
     p.add_argument("--labelmap-seg", action="store_true", help="write LABELMAP segmentations (default BINARY: every reader and validator accepts it)")
-    p.add_argument("--personalisation", choices=("anthropometric", "curvature", "muscle"), default="muscle", help="how far the OpenSim model is personalised (default muscle)")
+    p.add_argument("--personalisation", choices=PERSONALISATIONS, default="muscle", help="how far the OpenSim model is personalised (default muscle)")
     p.add_argument("--pull-from", default=None, metavar="URL", help="retrieve the study (--study UID) from this DICOMweb server instead of -i")
     p.add_argument("--send-to", default=None, metavar="AE@HOST:PORT", help="send the DICOM outputs to a PACS by C-STORE")
     p.add_argument("--stow-to", default=None, metavar="URL", help="send the DICOM outputs to a DICOMweb STOW-RS endpoint")
@@ -55,11 +56,11 @@ def cohort_qc(args: argparse.Namespace) -> int:
     from lumbarqi.reporting.cohort_qc import write_qc_page
 
     if not args.output.is_dir():
-        raise LumbarqiError(f"{args.output} is not a folder; nothing written", 4)
+        raise LumbarqiError(f"{args.output} is not a folder; nothing written", EXIT_NO_INPUT)
     t0 = time.perf_counter()
     path = write_qc_page(args.output)
     print(f"cohort-qc: {path} ({time.perf_counter() - t0:.1f} s)")
-    return 0
+    return EXIT_OK
 
 
 def pull_study(url: str, study_uid: str) -> Path:
@@ -72,9 +73,9 @@ def pull_study(url: str, study_uid: str) -> Path:
     try:
         datasets = DICOMwebClient(url=url).retrieve_study(study_uid)
     except Exception as exc:  # network, HTTP or DICOMweb errors: one line, no credentials
-        raise LumbarqiError(f"could not retrieve study {study_uid} from the DICOMweb server: {type(exc).__name__}", 4) from None
+        raise LumbarqiError(f"could not retrieve study {study_uid} from the DICOMweb server: {type(exc).__name__}", EXIT_NO_INPUT) from None
     if not datasets:
-        raise LumbarqiError(f"the DICOMweb server has no study {study_uid}; nothing written", 4)
+        raise LumbarqiError(f"the DICOMweb server has no study {study_uid}; nothing written", EXIT_NO_INPUT)
     for i, ds in enumerate(datasets):
         ds.save_as(folder / f"{i:05d}.dcm", enforce_file_format=True)
     return folder
@@ -97,13 +98,13 @@ def _paths(args: argparse.Namespace, allow_pull: bool) -> tuple[Path, Path]:
 
 
 def _options(args: argparse.Namespace):
-    from lumbarqi.pipeline import RunOptions
+    from lumbarqi.run.state import RunOptions
 
     env = os.environ
     models = args.models or (Path(env["HOLOSCAN_MODEL_PATH"]) if env.get("HOLOSCAN_MODEL_PATH") else DEFAULT_MODELS)
     inp, out = _paths(args, allow_pull=True)
     if not inp.is_dir():
-        raise LumbarqiError(f"input folder {inp} does not exist or is not a folder; nothing written", 4)
+        raise LumbarqiError(f"input folder {inp} does not exist or is not a folder; nothing written", EXIT_NO_INPUT)
     inp_r, out_r = inp.resolve(), out.resolve()
     if out_r == inp_r or inp_r in out_r.parents:
         raise LumbarqiError(f"output folder {out} is inside the input folder; lumbarqi never writes into its input")
@@ -117,11 +118,12 @@ def run(args: argparse.Namespace) -> int:
         return _run_cohort(args)
     if getattr(args, "scheduler", None):
         raise LumbarqiError("--scheduler runs a cohort on Dask; use it with --cohort")
-    from app.runner import run_app
+    from lumbarqi.run.launch import graph_runner
 
+    runner = graph_runner()
     options = _options(args)
     try:
-        return run_app(options, verbose=args.verbose)
+        return runner.run_app(options, verbose=args.verbose)
     finally:
         if getattr(args, "pull_from", None):  # the retrieved copy is ours: remove it
             import shutil
@@ -130,8 +132,8 @@ def run(args: argparse.Namespace) -> int:
 
 
 def _run_cohort(args: argparse.Namespace) -> int:
-    """``--cohort``: every study under the input folder, ``--workers`` at a time (lumbarqi.cohort)."""
-    from lumbarqi.cohort import CohortOptions, run_cohort
+    """``--cohort``: every study under the input folder, ``--workers`` at a time (lumbarqi.run.cohort)."""
+    from lumbarqi.run.cohort import CohortOptions, run_cohort
 
     if getattr(args, "pull_from", None):
         raise LumbarqiError("--pull-from retrieves one study; it cannot be combined with --cohort")

@@ -14,7 +14,8 @@ import argparse
 import json
 from pathlib import Path
 
-from lumbarqi.errors import LumbarqiError
+from lumbarqi.errors import EXIT_OK, LumbarqiError
+from lumbarqi.results import PERSONALISATIONS
 
 RESULT_RESOURCE = "LUMBARQI"
 
@@ -57,7 +58,7 @@ def add_subcommands(subparsers) -> None:
     who.add_argument("--all", action="store_true", help="every MR session of the project")
     q.add_argument("--skip-done", action="store_true", help=f"skip sessions that already have a {RESULT_RESOURCE} resource (resume a cohort)")
     q.add_argument("--batch", type=int, default=50, help="sessions per bulk-launch request (default 50)")
-    q.add_argument("--personalisation", choices=("anthropometric", "curvature", "muscle"), default=None, help="command input personalisation")
+    q.add_argument("--personalisation", choices=PERSONALISATIONS, default=None, help="command input personalisation")
     q.add_argument("--selection-rules", default=None, metavar="PATH", help="command input selection-rules (a path inside the container)")
     q.add_argument("--dry-run", action="store_true", help="list what would be launched, launch nothing")
     q.add_argument("--wrapper", default=None, help="wrapper name (default: the command's first)")
@@ -92,7 +93,7 @@ def _register(args) -> int:
     state = "registered" if reg.created else "already registered"
     wrappers = ", ".join(f"{name} (wrapper id {wid})" for name, wid in reg.wrappers.items()) or "no wrappers"
     print(f"command {command['name']} {state} on {server} as id {reg.command_id} for image {command['image']}: {wrappers}")
-    return 0
+    return EXIT_OK
 
 
 def _enable(args) -> int:
@@ -108,7 +109,7 @@ def _enable(args) -> int:
     finally:
         _close(service)
     print(f"wrapper {wrapper} of command {command_id} enabled on {server} for: {', '.join(done)}")
-    return 0
+    return EXIT_OK
 
 
 def _subscribe(args) -> int:
@@ -123,7 +124,7 @@ def _subscribe(args) -> int:
         _close(service)
     state = "created" if created else "already exists"
     print(f"subscription {sub_id if sub_id is not None else '?'} {state} on {server}: {wrapper} runs when a session of {args.project} is archived")
-    return 0
+    return EXIT_OK
 
 
 def _launch(args) -> int:
@@ -162,7 +163,7 @@ def _launch(args) -> int:
     if failures:
         print(json.dumps(failures, indent=1))
         raise LumbarqiError(f"{len(failures)} launch(es) were refused by the server (listed above)", 3)
-    return 0
+    return EXIT_OK
 
 
 def _failures(reports: list[dict]) -> list:

@@ -2,9 +2,9 @@
 
 :func:`execute` runs a study exactly as ``lumbarqi run -i IN -o OUT --study UID ...`` would
 (same options, same graph, same exit status), with the study's console output in its log.
-It runs in a local worker process (``python -m lumbarqi.cohort_worker``, one JSON request a
+It runs in a local worker process (``python -m lumbarqi.run.cohort_worker``, one JSON request a
 line on stdin, one JSON answer a line on stdout; :class:`LocalWorkers` starts them) or in a
-Dask worker (:mod:`lumbarqi.cohort_dask`). Either way the first study pays the start-up
+Dask worker (:mod:`lumbarqi.run.cohort_dask`). Either way the first study pays the start-up
 (Python, torch, holoscan, the three networks: about 2 s) and the others do not.
 """
 from __future__ import annotations
@@ -21,23 +21,24 @@ import time
 from contextlib import redirect_stderr, redirect_stdout
 from pathlib import Path
 
+from lumbarqi.errors import EXIT_INTERNAL, EXIT_OK
+
 _RUN_LOCK = threading.Lock()  # one study at a time per process: the graph logs through one logger
-_REPO = str(Path(__file__).resolve().parents[1])
 
 
 def warm_up(models: str | None, threads: int | None = None) -> None:
     """Import the graph and load the three networks now, so the first study does not pay for it."""
-    if _REPO not in sys.path:
-        sys.path.insert(0, _REPO)  # app/ and operators/ live beside lumbarqi/
     import torch
+
+    from lumbarqi.run.launch import graph_runner
 
     if threads:
         torch.set_num_threads(threads)
-    import app.app  # noqa: F401  (holoscan, operators)
+    graph_runner().warm_up()  # holoscan, operators
     import lumbarqi.biomech.api  # noqa: F401  (OpenSim)
     import lumbarqi.reporting.writer  # noqa: F401  (highdicom, matplotlib)
-    from lumbarqi.masks import load_engine
-    from lumbarqi.run_cli import DEFAULT_MODELS
+    from lumbarqi.run.cli import DEFAULT_MODELS
+    from lumbarqi.run.masks import load_engine
 
     for task in ("vertebrae", "discs", "muscles"):
         folder = Path(models or DEFAULT_MODELS) / task
@@ -46,16 +47,16 @@ def warm_up(models: str | None, threads: int | None = None) -> None:
 
 
 def _run(argv: list[str]) -> int:
-    from app.runner import run_app
     from lumbarqi.cli import _Parser
     from lumbarqi.errors import LumbarqiError
-    from lumbarqi.run_cli import _add_run_arguments, _options
+    from lumbarqi.run.cli import _add_run_arguments, _options
+    from lumbarqi.run.launch import graph_runner
 
     parser = _Parser(prog="lumbarqi run")
     _add_run_arguments(parser)
     try:
         args = parser.parse_args(argv)
-        return run_app(_options(args), verbose=args.verbose)
+        return graph_runner().run_app(_options(args), verbose=args.verbose)
     except SystemExit as exc:  # a usage error, already stated on one line
         return int(exc.code or 0)
     except LumbarqiError as exc:
@@ -63,7 +64,7 @@ def _run(argv: list[str]) -> int:
         return exc.exit_code
     except Exception as exc:  # last resort: one line, as the command line does
         sys.stderr.write(f"lumbarqi run: internal error: {type(exc).__name__}: {exc} (please report)\n")
-        return 1
+        return EXIT_INTERNAL
 
 
 def execute(request: dict) -> dict:
@@ -71,8 +72,6 @@ def execute(request: dict) -> dict:
 
     Returns ``exit_code``, ``seconds``, ``host`` and ``pid`` (which worker ran it).
     """
-    if _REPO not in sys.path:
-        sys.path.insert(0, _REPO)
     argv = ["-i", request["input"], "-o", request["output"], "--study", request["study_uid"], *request.get("run_args", [])]
     with _RUN_LOCK:
         t = time.perf_counter()
@@ -89,14 +88,13 @@ def execute(request: dict) -> dict:
 # --- local worker processes ---------------------------------------------------------------
 
 class _Worker:
-    """One ``python -m lumbarqi.cohort_worker`` process (our own child, in its own session)."""
+    """One ``python -m lumbarqi.run.cohort_worker`` process (our own child, in its own session)."""
 
     def __init__(self, models: str | None, threads: int):
         env = dict(os.environ)
         for var in ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS"):
             env.setdefault(var, str(threads))
-        env["PYTHONPATH"] = _REPO + (os.pathsep + env["PYTHONPATH"] if env.get("PYTHONPATH") else "")
-        cmd = [sys.executable, "-m", "lumbarqi.cohort_worker", "--threads", str(threads)] + (["--models", models] if models else [])
+        cmd = [sys.executable, "-m", "lumbarqi.run.cohort_worker", "--threads", str(threads)] + (["--models", models] if models else [])
         self.proc = subprocess.Popen(cmd, stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL,
                                      env=env, start_new_session=True, text=True, bufsize=1)
         self.ready = False
@@ -194,7 +192,7 @@ class LocalWorkers:
 
 def main(argv: list[str] | None = None) -> int:
     """The worker loop: warm up, then one JSON request a line until stdin closes."""
-    p = argparse.ArgumentParser(prog="python -m lumbarqi.cohort_worker")
+    p = argparse.ArgumentParser(prog="python -m lumbarqi.run.cohort_worker")
     p.add_argument("--models", default=None)
     p.add_argument("--threads", type=int, default=None)
     args = p.parse_args(argv)
@@ -205,7 +203,7 @@ def main(argv: list[str] | None = None) -> int:
     for line in sys.stdin:
         if line.strip():
             answers.write(json.dumps(execute(json.loads(line))) + "\n")
-    return 0
+    return EXIT_OK
 
 
 if __name__ == "__main__":

@@ -1,70 +1,28 @@
-"""The stages of a lumbarqi run as plain functions, and the state they share.
+"""The first stages of a lumbarqi run as plain functions: find the study, read its volumes.
 
 Operators in ``operators/`` call these; nothing here imports holoscan. Every
-stage records its time and any problem in :class:`RunState`; a stage that
-cannot run leaves a flag and lets the others go on.
+stage records its time and any problem in :class:`~lumbarqi.run.state.RunState`;
+a stage that cannot run leaves a flag and lets the others go on. The later
+stages: :mod:`lumbarqi.run.masks` (segment), :mod:`lumbarqi.run.measurements`
+(name levels, measure); loads and outputs are in ``lumbarqi.biomech`` and
+``lumbarqi.reporting``.
 """
 from __future__ import annotations
 
 import logging
-import shutil
-import tempfile
 import time
-from dataclasses import dataclass, field
 from pathlib import Path
 
-import numpy as np
-
-from lumbarqi import labels as L
 from lumbarqi.dicom.fallback import first_readable, record_fallback
 from lumbarqi.dicom.scan import ScanReport, StudyHeaders, scan_folder
 from lumbarqi.dicom.selection import Selection, load_rules, select_series, substitutions
 from lumbarqi.dicom.stacks import missing_slices_message, read_volume
-from lumbarqi.errors import EXIT_NO_INPUT, EXIT_OK, EXIT_PARTIAL, LumbarqiError
-from lumbarqi.results import flag, new_results
+from lumbarqi.errors import EXIT_NO_INPUT, LumbarqiError
+from lumbarqi.results import SubjectSection, flag
+from lumbarqi.run.state import RunState
 from lumbarqi.volume import SeriesVolume
 
 log = logging.getLogger("lumbarqi")
-
-#: Generic classes of the sagittal segmenters before levels are named.
-SAGITTAL_CLASSES = {"vertebral_body": 1, "disc": 2, "sacrum": 3}
-
-
-@dataclass
-class RunOptions:
-    input_dir: Path
-    output_dir: Path
-    models_dir: Path
-    selection_rules: Path | None = None
-    study_uid: str | None = None
-    binary_seg: bool = True
-    personalisation: str = "muscle"
-    send_to: str | None = None
-    stow_to: str | None = None
-    write_dicom: bool = True
-
-
-@dataclass
-class RunState:
-    """What the stages found and produced; read at the end for the exit status."""
-
-    options: RunOptions
-    results: dict = field(default_factory=lambda: new_results(""))
-    timings: dict[str, float] = field(default_factory=dict)
-    fatal: str | None = None  # one line: why nothing could be done
-    staging: Path | None = None  # where files are written before they are moved into place
-    t0: float = field(default_factory=time.perf_counter)
-
-    def stage(self, name: str, seconds: float, message: str) -> None:
-        self.timings[name] = round(self.timings.get(name, 0.0) + seconds, 3)
-        log.info("[%6.1f s] %-10s %s (%.2f s)", time.perf_counter() - self.t0, name, message, seconds)
-
-    def exit_code(self) -> int:
-        if self.fatal:
-            return EXIT_NO_INPUT
-        missing = self.results["series"]["sagittal_t1"] is None or not self.results["series"]["axial_t1"]
-        stage_failed = any(f["code"].startswith("stage_failed") for f in self.results["flags"])
-        return EXIT_PARTIAL if (missing or stage_failed) else EXIT_OK
 
 
 def find_study(state: RunState) -> tuple[StudyHeaders, Selection, ScanReport]:
@@ -171,7 +129,7 @@ def _input_flags(state: RunState, report: ScanReport, selection: Selection) -> N
                 flag(state.results, "missing_slices", message)
 
 
-def subject_from_header(study: StudyHeaders) -> dict:
+def subject_from_header(study: StudyHeaders) -> SubjectSection:
     """Height, mass and sex from the header; defaults (reported as such) where absent."""
     ds = next(iter(study.series.values())).first
     try:
@@ -181,8 +139,8 @@ def subject_from_header(study: StudyHeaders) -> dict:
         height = mass = 0.0
     sex = str(ds.get("PatientSex") or "")
     ok = 1.2 <= height <= 2.3 and 30 <= mass <= 250
-    subject = {"height_m": round(height, 3) if ok else 1.75, "mass_kg": round(mass, 1) if ok else 75.0, "sex": sex if sex in ("M", "F") else "O", "source": "dicom" if ok else "default"}
-    return subject
+    return {"height_m": round(height, 3) if ok else 1.75, "mass_kg": round(mass, 1) if ok else 75.0,
+            "sex": "M" if sex == "M" else "F" if sex == "F" else "O", "source": "dicom" if ok else "default"}
 
 
 def read_volumes(state: RunState, selection: Selection) -> tuple[SeriesVolume | None, list[SeriesVolume]]:
@@ -251,50 +209,3 @@ def _fallback_substitution(state: RunState, selection: Selection, role: str) -> 
     known = {f["code"] for f in state.results["flags"]}
     if any(f"contrast_substitution:{plane}_{used.lower()}" not in known for _, _, used in substitutions(only, rules)):
         _substitution_flags(state, only, rules)
-
-
-def lateralise_muscles(volume: SeriesVolume, classes: np.ndarray, class_names: tuple[str, ...], midline_x: float | None) -> np.ndarray:
-    """Muscle classes -> lumbarqi labels with side from patient x (LPS: +x is the patient's left)."""
-    label = np.zeros(classes.shape, np.uint8)
-    k, i, j = np.nonzero(classes)
-    if k.size == 0:
-        return label
-    xyz = volume.geometry.voxel_to_lps(np.stack([k, i, j], axis=1))
-    mid = midline_x if midline_x is not None else float(np.median(xyz[:, 0]))
-    left = xyz[:, 0] > mid
-    for c, name in enumerate(class_names):
-        if c == 0 or name not in L.MUSCLES:
-            continue
-        sel = classes[k, i, j] == c
-        label[k[sel & left], i[sel & left], j[sel & left]] = L.MUSCLE_LABEL[(name, "left")]
-        label[k[sel & ~left], i[sel & ~left], j[sel & ~left]] = L.MUSCLE_LABEL[(name, "right")]
-    return label
-
-
-def staging_dir(state: RunState) -> Path:
-    """Temporary folder inside the output's parent, so the final move is a rename."""
-    if state.staging is None:
-        out = Path(state.options.output_dir).resolve()
-        try:
-            out.parent.mkdir(parents=True, exist_ok=True)
-            state.staging = Path(tempfile.mkdtemp(prefix=".lumbarqi-", dir=out.parent))
-        except OSError:  # parent not writable (e.g. -o /output in a container): stage inside the output
-            out.mkdir(parents=True, exist_ok=True)
-            state.staging = Path(tempfile.mkdtemp(prefix=".lumbarqi-", dir=out))
-    return state.staging
-
-
-def publish(state: RunState) -> None:
-    """Move every staged file into the output folder (replacing older copies of the same names)."""
-    if state.staging is None:
-        return
-    out = Path(state.options.output_dir)
-    out.mkdir(parents=True, exist_ok=True)
-    for path in sorted(state.staging.rglob("*")):
-        if path.is_file():
-            target = out / path.relative_to(state.staging)
-            target.parent.mkdir(parents=True, exist_ok=True)
-            path.chmod(0o644)  # readable by the platform's uploader (XNAT, MONAI Deploy) whatever its uid
-            path.replace(target)
-    shutil.rmtree(state.staging, ignore_errors=True)
-    state.staging = None

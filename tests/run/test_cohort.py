@@ -14,9 +14,9 @@ from pathlib import Path
 
 import pytest
 
-from lumbarqi.cohort import completed, find_studies
+from lumbarqi.run.cohort import completed, find_studies
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 FINISHED = ("done", "partial")
 
 

@@ -125,7 +125,7 @@ def _worker_rss_mb() -> dict[int, float]:
 
 def run_cohort_measured(studies: Path, out: Path, workers: int, models: Path | None) -> dict:
     """Run ``lumbarqi run --cohort`` (in this process) and record throughput and worker memory."""
-    from lumbarqi.cohort import CohortOptions, run_cohort
+    from lumbarqi.run.cohort import CohortOptions, run_cohort
 
     done: list[tuple[float, int]] = []
     samples: list[dict] = []

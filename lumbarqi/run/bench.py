@@ -5,7 +5,7 @@ container would start it), timed from launch to exit; peak memory is that
 process's maximum resident set size (``wait4``). Medians over repeats; the
 machine is noisy, so read ratios rather than single figures. Cohorts (``--cohort N``,
 ``--scaling``) run through ``lumbarqi run --cohort``'s warm worker processes
-(lumbarqi.bench_scale): studies per hour, and the workers' resident memory sampled
+(lumbarqi.run.bench_scale): studies per hour, and the workers' resident memory sampled
 every 0.5 s against the number of studies done.
 """
 from __future__ import annotations
@@ -20,7 +20,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from lumbarqi.errors import LumbarqiError
+from lumbarqi.errors import EXIT_OK, LumbarqiError
 
 
 def add_subcommands(subparsers) -> None:
@@ -81,7 +81,7 @@ def run(args: argparse.Namespace) -> int:
     if args.json:
         args.json.write_text(json.dumps(report, indent=1))
         print(f"written {args.json}")
-    return 0
+    return EXIT_OK
 
 
 def _single_study(args: argparse.Namespace, root: Path, report: dict) -> None:
@@ -108,7 +108,7 @@ def _single_study(args: argparse.Namespace, root: Path, report: dict) -> None:
 
 
 def _scaling(args: argparse.Namespace, root: Path, report: dict) -> None:
-    from lumbarqi.bench_scale import make_cohort, run_cohort_measured, scaling_summary
+    from lumbarqi.run.bench_scale import make_cohort, run_cohort_measured, scaling_summary
 
     print(f"\nscaling (clinical preset, median of {max(1, args.scaling_repeats)} run(s) each):", flush=True)
     report["scaling"] = []
@@ -137,7 +137,7 @@ def _scaling(args: argparse.Namespace, root: Path, report: dict) -> None:
 
 
 def _cohort(args: argparse.Namespace, root: Path, report: dict) -> None:
-    from lumbarqi.bench_scale import make_cohort, run_cohort_measured
+    from lumbarqi.run.bench_scale import make_cohort, run_cohort_measured
 
     workers = args.workers or os.cpu_count() or 1
     print(f"\ncohort of {args.cohort} {args.cohort_preset} studies, {workers} worker processes ...", flush=True)

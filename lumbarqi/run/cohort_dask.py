@@ -1,6 +1,6 @@
 """``lumbarqi run --cohort --scheduler ADDRESS``: the cohort's studies as tasks on a Dask cluster.
 
-Each study is one task, :func:`lumbarqi.cohort_worker.execute`, run in a Dask worker
+Each study is one task, :func:`lumbarqi.run.cohort_worker.execute`, run in a Dask worker
 process, which keeps torch, holoscan and the networks loaded between studies (the
 first study on a worker warms it up). Input and output folders must be visible to
 the workers at the same paths (a shared file system, as on a Slurm/PBS cluster or a
@@ -42,7 +42,7 @@ class DaskBackend:
     def run(self, request: dict, timeout_s: float | None = None) -> dict:
         from distributed import TimeoutError as DaskTimeout
 
-        from lumbarqi.cohort_worker import execute
+        from lumbarqi.run.cohort_worker import execute
 
         fut = self.client.submit(execute, request, key=f"lumbarqi-study-{request['study_uid']}", pure=False)
         self.futures.add(fut)

@@ -8,7 +8,7 @@ import sys
 import uuid
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 
 
 def test_study_timeout_stops_the_study_and_leaves_no_worker(tmp_path):

@@ -5,9 +5,9 @@
 - finds the studies under ``root``: each sub-folder that holds exactly one study is a study
   (named after the folder); anything else (a flat tree, a folder mixing studies) is grouped
   by StudyInstanceUID into per-study folders of links under ``out/.cohort/inputs``;
-- runs every study not yet complete in a warm worker (``lumbarqi.cohort_worker``: ``workers``
+- runs every study not yet complete in a warm worker (``lumbarqi.run.cohort_worker``: ``workers``
   local processes that keep imports and models loaded, or, with ``scheduler``, the workers of
-  a Dask cluster, ``lumbarqi.cohort_dask``) into ``out/.cohort/partial/<study>``, and renames
+  a Dask cluster, ``lumbarqi.run.cohort_dask``) into ``out/.cohort/partial/<study>``, and renames
   that folder to ``out/<study>`` when the run has written its results: a study folder in
   ``out`` is always whole, so a cohort killed half way resumes by skipping studies whose
   ``results.json`` is there and complete;
@@ -33,12 +33,12 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from lumbarqi.errors import EXIT_NO_INPUT, EXIT_OK, EXIT_PARTIAL, LumbarqiError
-from lumbarqi.results import atomic_write_text
+from lumbarqi.errors import EXIT_INTERRUPTED, EXIT_NO_INPUT, EXIT_OK, EXIT_PARTIAL, LumbarqiError
+from lumbarqi.results import CohortStatus, Personalisation, atomic_write_text
 
 if TYPE_CHECKING:
-    from lumbarqi.cohort_dask import DaskBackend
-    from lumbarqi.cohort_worker import LocalWorkers
+    from lumbarqi.run.cohort_dask import DaskBackend
+    from lumbarqi.run.cohort_worker import LocalWorkers
 
 COHORT_SCHEMA_VERSION = "1.0"
 STATUS_FILE = "cohort_status.json"  # written into each study folder next to results.json
@@ -58,7 +58,7 @@ class StudyResult:
     name: str
     study_instance_uid: str
     input: str
-    status: str  # done | partial | no_input | failed | interrupted
+    status: CohortStatus
     exit_code: int | None
     seconds: float | None
     message: str = ""
@@ -72,7 +72,7 @@ class CohortOptions:
 
     models: Path | None = None
     selection_rules: Path | None = None
-    personalisation: str | None = None
+    personalisation: Personalisation | None = None
     labelmap_seg: bool = False
     no_dicom: bool = False
     send_to: str | None = None
@@ -325,14 +325,14 @@ def _run_locked(root: Path, out: Path, work: Path, workers: int, options: Cohort
         else:
             todo.append(s)
     if scheduler:
-        from lumbarqi.cohort_dask import DaskBackend
+        from lumbarqi.run.cohort_dask import DaskBackend
 
         dask = DaskBackend(scheduler)
         workers = dask.slots
         progress(f"cohort: Dask scheduler {scheduler}: {dask.describe()}")
         backend: DaskBackend | LocalWorkers = dask
     else:
-        from lumbarqi.cohort_worker import LocalWorkers
+        from lumbarqi.run.cohort_worker import LocalWorkers
 
         backend = LocalWorkers(min(workers, len(todo)), str(options.models) if options.models else None,
                                max(1, (os.cpu_count() or 1) // workers))
@@ -373,7 +373,7 @@ def _run_locked(root: Path, out: Path, work: Path, workers: int, options: Cohort
              + (f", {page}" if page else ""))
     shutil.rmtree(out / _WORK / "partial", ignore_errors=True)  # what killed studies or lost workers left half written
     if interrupted:
-        return 130
+        return EXIT_INTERRUPTED
     return EXIT_OK if all(r.status == "done" for r in results.values()) else EXIT_PARTIAL
 
 

@@ -1,9 +1,9 @@
-"""lumbarqi.bench_scale: the exponent fit and the UID-renamed cohort copies."""
+"""lumbarqi.run.bench_scale: the exponent fit and the UID-renamed cohort copies."""
 from __future__ import annotations
 
 import pydicom
 
-from lumbarqi.bench_scale import copy_with_new_uids, fit_exponent, scaling_summary
+from lumbarqi.run.bench_scale import copy_with_new_uids, fit_exponent, scaling_summary
 
 
 def test_fit_exponent_recovers_power_laws():
@@ -38,7 +38,7 @@ def test_copies_are_distinct_studies(tmp_path):
 
 
 def test_linear_fit_separates_fixed_cost():
-    from lumbarqi.bench_scale import fit_linear
+    from lumbarqi.run.bench_scale import fit_linear
 
     a, b = fit_linear([7, 11, 17, 23], [4.0 + 0.25 * x for x in (7, 11, 17, 23)])
     assert abs(a - 4.0) < 1e-9 and abs(b - 0.25) < 1e-9

@@ -41,16 +41,18 @@ def stack_geometry(affine_lps: np.ndarray, shape: tuple[int, int, int]) -> tuple
     return geometry, flip
 
 
-def check_case(engine: SegmentationEngine, path: Path) -> dict:
-    """Sacrum volume, anchoring and naming outcome of one case."""
+def check_case(engine: SegmentationEngine, path: Path, discs: SegmentationEngine | None = None) -> dict:
+    """Sacrum volume, anchoring and naming outcome of one case (discs from ``discs`` when given, as the product does)."""
     case = read_case(path)
     seg = engine.segment(case.image, case.affine_lps)
+    disc_seg = discs.segment(case.image, case.affine_lps) if discs is not None else seg
     geometry, flip = stack_geometry(case.affine_lps, case.image.shape)
 
     def laid(m: np.ndarray) -> np.ndarray:
         return m[::-1] if flip else m
 
-    body, disc, sacrum = (laid(seg.mask(s)) for s in ("vertebral_body", "disc", "sacrum"))
+    body, sacrum = (laid(seg.mask(s)) for s in ("vertebral_body", "sacrum"))
+    disc = laid(disc_seg.mask("disc"))
     naming = product_naming(body, disc, sacrum, geometry)
     voxel_cm3 = geometry.row_spacing_mm * geometry.col_spacing_mm * geometry.slice_spacing_mm / 1000.0
     kept = [c.volume_mm3 for c in naming.components if c.kind == "sacrum"]
@@ -75,23 +77,25 @@ def check_case(engine: SegmentationEngine, path: Path) -> dict:
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     p.add_argument("--models", required=True, help="models folder holding vertebrae/ (or a vertebrae model folder)")
+    p.add_argument("--discs", metavar="MODEL_DIR", help="disc masks from this model (the product's disc segmenter)")
     p.add_argument("--data", action="append", required=True, metavar="DIR")
     p.add_argument("--cases", required=True, help="comma-separated case names")
     p.add_argument("--json", metavar="FILE")
     args = p.parse_args(argv)
     model = Path(args.models)
     engine = SegmentationEngine(model / "vertebrae" if (model / "vertebrae").is_dir() else model)
+    discs = SegmentationEngine(args.discs) if args.discs else None
     wanted = set(args.cases.split(","))
     paths = [c for d in args.data for c in find_cases(Path(d)) if c.name in wanted]
     entries = []
     for path in sorted(paths, key=lambda q: q.name):
-        e = check_case(engine, path)
+        e = check_case(engine, path, discs)
         entries.append(e)
         right = sum(v == "right" for v in e["levels"].values())
         print(f"{e['case']:22s} sacrum {e['sacrum_cm3']:6.1f} cm3  anchored {str(e['anchored']):5s}  "
               f"named right {right}/{len(e['levels'])}  {' '.join(e['flags'])}", flush=True)
     scored = [v for e in entries for v in e["levels"].values()]
-    summary = {"models": str(model), "cases": entries,
+    summary = {"models": str(model), "discs": args.discs, "cases": entries,
                "anchored": sum(e["anchored"] for e in entries), "n": len(entries),
                "levels_right": sum(v == "right" for v in scored), "levels_scored": len(scored),
                "median_sacrum_cm3": float(np.median([e["sacrum_cm3"] for e in entries])) if entries else None}

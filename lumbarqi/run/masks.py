@@ -45,9 +45,10 @@ def summary_vertebrae(result: tuple[np.ndarray, dict]) -> str:
 
 
 def segment_discs(models_dir: Path, sag: SeriesVolume) -> tuple[np.ndarray, dict]:
-    """Disc mask from the disc network."""
+    """Disc mask and its confidence from the disc network (only its disc class is used: the
+    shipped disc network is a joint sagittal network, see ``models/discs/MODEL_CARD.md``)."""
     seg = load_engine(str(Path(models_dir) / "discs")).segment(sag.array, sag.geometry.affine())
-    return seg.mask("disc"), seg.confidence
+    return seg.mask("disc"), {k: v for k, v in seg.confidence.items() if k == "disc"}
 
 
 def summary_discs(result: tuple[np.ndarray, dict]) -> str:

@@ -98,7 +98,7 @@ class SegmentationEngine:
     def _digest(self, model_dir: Path) -> str:
         """Weights + every setting that shapes the output (not the task name or notes)."""
         h = hashlib.blake2b((model_dir / self.cfg.model_file).read_bytes(), digest_size=20)
-        settings = {k: v for k, v in asdict(self.cfg).items() if k not in ("task", "notes", "version")}
+        settings = {k: v for k, v in asdict(self.cfg).items() if k not in ("task", "notes", "version", "model_file")}
         h.update(json.dumps(settings, sort_keys=True, default=str).encode())
         h.update(str(self.device).encode())
         return h.hexdigest()

@@ -9,7 +9,7 @@ import time
 from collections.abc import Callable
 from typing import Any
 
-from holoscan.core import Fragment, Operator
+from holoscan.core import Fragment, Operator, OperatorSpec
 
 from lumbarqi.errors import LumbarqiError
 from lumbarqi.results import flag
@@ -22,10 +22,19 @@ class StageOperator(Operator):
     """An operator that runs one stage and never lets an exception stop the graph silently."""
 
     stage_name = "stage"
+    inputs: tuple[str, ...] = ()  # port names this operator receives (the data it uses)
+    outputs: tuple[str, ...] = ()  # port names it emits (the data it makes)
 
     def __init__(self, fragment: Fragment, *args, state: RunState, **kwargs):
         self.state = state
         super().__init__(fragment, *args, **kwargs)
+
+    def setup(self, spec: OperatorSpec):
+        """Declare the ports named by ``inputs`` and ``outputs``."""
+        for name in self.inputs:
+            spec.input(name)
+        for name in self.outputs:
+            spec.output(name)
 
     def guarded(self, fn: Callable[[], Any], fallback: Any, what: str,
                 done: Callable[[Any], str] | None = None, stage: str | None = None) -> Any:

@@ -1,8 +1,6 @@
 """Biomechanics: personalised OpenSim model, loads per lumbar level and task."""
 from __future__ import annotations
 
-from holoscan.core import OperatorSpec
-
 from operators.base import StageOperator
 
 
@@ -10,10 +8,7 @@ class BiomechOperator(StageOperator):
     """Receives ``measurements`` (subject, discs, vertebrae, lordosis, muscles); emits ``loads``: (loads, flags)."""
 
     stage_name = "biomech"
-
-    def setup(self, spec: OperatorSpec):
-        spec.input("measurements")
-        spec.output("loads")
+    inputs, outputs = ("measurements",), ("loads",)
 
     def compute(self, op_input, op_output, context):
         measurements = op_input.receive("measurements")

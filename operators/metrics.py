@@ -1,8 +1,6 @@
 """Metrics: name levels, then disc heights, vertebral bodies, lordosis and muscle areas."""
 from __future__ import annotations
 
-from holoscan.core import OperatorSpec
-
 from lumbarqi.concurrency import return_freed_memory
 from lumbarqi.run.measurements import measure_all, measurements_for_loads, sagittal_levels
 from operators.base import StageOperator
@@ -13,12 +11,7 @@ class MetricsOperator(StageOperator):
     and ``measurements`` (what the load stage reads)."""
 
     stage_name = "metrics"
-
-    def setup(self, spec: OperatorSpec):
-        for name in ("sagittal", "vertebrae", "discs", "muscles"):
-            spec.input(name)
-        spec.output("labelled")
-        spec.output("measurements")
+    inputs, outputs = ("sagittal", "vertebrae", "discs", "muscles"), ("labelled", "measurements")
 
     def compute(self, op_input, op_output, context):
         (sag,) = op_input.receive("sagittal")

@@ -1,8 +1,6 @@
 """The three segmenters: vertebral bodies (+sacrum), discs (sagittal) and paraspinal muscles (axial)."""
 from __future__ import annotations
 
-from holoscan.core import OperatorSpec
-
 from lumbarqi.run.masks import (
     segment_discs,
     segment_muscles,
@@ -17,12 +15,9 @@ from operators.base import StageOperator
 class _SagittalSegmenter(StageOperator):
     """Receives ``sagittal``; emits ``(mask or None, confidence)`` on ``output_name``."""
 
+    inputs = ("sagittal",)
     output_name = ""
     what = ""
-
-    def setup(self, spec: OperatorSpec):
-        spec.input("sagittal")
-        spec.output(self.output_name)
 
     def segment(self, sag):
         raise NotImplementedError  # each subclass names its core function
@@ -40,6 +35,7 @@ class VertebraSegmenterOperator(_SagittalSegmenter):
     """Emits ``vertebrae``: (generic class map or None, confidence)."""
 
     stage_name, output_name, what = "vertebrae", "vertebrae", "vertebra segmentation"
+    outputs = ("vertebrae",)
 
     def segment(self, sag):
         return segment_vertebrae(self.state.options.models_dir, sag)
@@ -52,6 +48,7 @@ class DiscSegmenterOperator(_SagittalSegmenter):
     """Emits ``discs``: (disc mask or None, confidence)."""
 
     stage_name, output_name, what = "discs", "discs", "disc segmentation"
+    outputs = ("discs",)
 
     def segment(self, sag):
         return segment_discs(self.state.options.models_dir, sag)
@@ -64,10 +61,7 @@ class MuscleSegmenterOperator(StageOperator):
     """Receives ``axial``; emits ``muscles``: list of LabelledVolume."""
 
     stage_name = "muscles"
-
-    def setup(self, spec: OperatorSpec):
-        spec.input("axial")
-        spec.output("muscles")
+    inputs, outputs = ("axial",), ("muscles",)
 
     def compute(self, op_input, op_output, context):
         axial = op_input.receive("axial")

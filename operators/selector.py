@@ -1,8 +1,6 @@
 """Series selector: build volumes (with full patient geometry) of the chosen series."""
 from __future__ import annotations
 
-from holoscan.core import OperatorSpec
-
 from lumbarqi.errors import EXIT_NO_INPUT, LumbarqiError
 from lumbarqi.run.stages import read_volumes
 from operators.base import StageOperator
@@ -16,11 +14,7 @@ class SeriesSelectorOperator(StageOperator):
     """
 
     stage_name = "volumes"
-
-    def setup(self, spec: OperatorSpec):
-        spec.input("selection")
-        spec.output("sagittal")
-        spec.output("axial")
+    inputs, outputs = ("selection",), ("sagittal", "axial")
 
     def compute(self, op_input, op_output, context):
         selection = op_input.receive("selection")

@@ -1,8 +1,6 @@
 """Loader: scan the input folder tree and pick the study and its series."""
 from __future__ import annotations
 
-from holoscan.core import OperatorSpec
-
 from lumbarqi.errors import LumbarqiError
 from lumbarqi.run.stages import find_study
 from operators.base import StageOperator
@@ -12,9 +10,7 @@ class StudyLoaderOperator(StageOperator):
     """Emits ``selection`` (lumbarqi.dicom.selection.Selection); stops the graph when nothing is usable."""
 
     stage_name = "load"
-
-    def setup(self, spec: OperatorSpec):
-        spec.output("selection")
+    outputs = ("selection",)
 
     def compute(self, op_input, op_output, context):
         try:

@@ -5,7 +5,6 @@ from __future__ import annotations
 import time
 
 import pydicom
-from holoscan.core import OperatorSpec
 
 from lumbarqi.results import write_results
 from operators.base import StageOperator
@@ -18,10 +17,7 @@ class SegWriterOperator(StageOperator):
     """
 
     stage_name = "seg"
-
-    def setup(self, spec: OperatorSpec):
-        spec.input("labelled")
-        spec.output("segs")
+    inputs, outputs = ("labelled",), ("segs",)
 
     def compute(self, op_input, op_output, context):
         labelled = op_input.receive("labelled")
@@ -63,11 +59,7 @@ class OutputWriterOperator(StageOperator):
     results into the staging folder."""
 
     stage_name = "write"
-
-    def setup(self, spec: OperatorSpec):
-        spec.input("labelled")
-        spec.input("segs")
-        spec.input("loads")
+    inputs = ("labelled", "segs", "loads")
 
     def compute(self, op_input, op_output, context):
         labelled = op_input.receive("labelled")
